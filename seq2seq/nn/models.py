@@ -1,0 +1,167 @@
+"""The three model kinds, all built from a ``ModelConfig`` by ``build_model`` (the one place).
+
+- ``EncoderDecoder``: sequence to sequence (translation), attention and input feeding.
+- ``Tagger``: one label per input step (video frames); bidirectional offline, or causal
+  (unidirectional) for streaming with carried state.
+- ``LanguageModel``: next-step prediction (music, text); softmax over a vocabulary or
+  independent sigmoids for multi-hot frames.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import Tensor, nn
+
+from seq2seq.config import ConfigError, ModelConfig
+from seq2seq.nn.decoder import Decoder, DecoderState
+from seq2seq.nn.encoder import Encoder, InputLayer
+from seq2seq.nn.rnn import CELLS, RecurrentStack, State
+
+KINDS = ("encoder_decoder", "tagger", "language_model")
+
+
+def length_mask(lengths: Tensor, steps: int, device: torch.device | None = None) -> Tensor:
+    """(batch,) lengths -> (batch, steps) bool, True at real steps."""
+    lengths = lengths.to(device) if device is not None else lengths
+    return torch.arange(steps, device=lengths.device)[None, :] < lengths[:, None]
+
+
+class EncoderDecoder(nn.Module):
+    """Bidirectional encoder, a bridge to the decoder's initial state, an attentional decoder."""
+
+    kind = "encoder_decoder"
+
+    def __init__(self, cfg: ModelConfig, reference: bool = False) -> None:
+        super().__init__()
+        dec_layers = cfg.decoder_layers or cfg.layers
+        self.encoder = Encoder(
+            cfg.cell, cfg.input_vocab, cfg.input_dim, cfg.embed_dim, cfg.hidden_size, cfg.layers,
+            cfg.bidirectional, cfg.dropout, cfg.embed_dropout, cfg.pad_id, reference,
+        )  # fmt: skip
+        self.decoder = Decoder(
+            cfg.cell, cfg.output_size, cfg.embed_dim, cfg.hidden_size, dec_layers, self.encoder.output_size,
+            cfg.attention, cfg.input_feeding, cfg.dropout, cfg.embed_dropout, cfg.tie_embeddings,
+            cfg.pad_id, reference,
+        )  # fmt: skip
+        if cfg.share_embeddings:
+            if cfg.input_vocab != cfg.output_size:
+                raise ConfigError("model.share_embeddings needs one joint vocabulary for source and target")
+            self.encoder.inputs.embed.weight = self.decoder.embed.weight
+        self.dec_layers = dec_layers
+        self.enc_layers = cfg.layers
+        self.directions = self.encoder.rnn.directions
+        self.bridge = None
+        if cfg.bridge:
+            n_states = 2 if cfg.cell == "lstm" else 1
+            self.bridge = nn.ModuleList(nn.Linear(self.encoder.output_size, cfg.hidden_size) for _ in range(n_states))
+        self.bos_id, self.eos_id, self.pad_id = cfg.bos_id, cfg.eos_id, cfg.pad_id
+
+    def _bridge(self, final: State, batch: int) -> State:
+        """Encoder final states (enc_layers * dirs, batch, H) -> decoder initial (dec_layers, batch, H)."""
+        if self.bridge is None:
+            return self.decoder.rnn.zero_state(batch, final[0].device, final[0].dtype)
+        out = []
+        pick = torch.tensor([min(layer, self.enc_layers - 1) for layer in range(self.dec_layers)])
+        for s, linear in zip(final, self.bridge, strict=True):
+            # (layers * dirs, batch, H) -> (layers, batch, dirs * H): both directions of a layer
+            s = (
+                s.view(self.enc_layers, self.directions, batch, -1)
+                .permute(0, 2, 1, 3)
+                .reshape(self.enc_layers, batch, -1)
+            )
+            out.append(torch.tanh(linear(s[pick.to(s.device)])))
+        return tuple(out)
+
+    def start(self, src: Tensor, src_lengths: Tensor) -> DecoderState:
+        """Encode a batch. src: (batch, src) ids; src_lengths: (batch,) on the CPU."""
+        memory, final = self.encoder(src, src_lengths)
+        mask = length_mask(src_lengths, src.size(1), memory.device)
+        return self.decoder.init_state(self._bridge(final, src.size(0)), memory, mask)
+
+    def forward(self, src: Tensor, src_lengths: Tensor, tgt_in: Tensor) -> Tensor:
+        """Teacher-forced logits (batch, tgt, vocab) for decoder inputs tgt_in (batch, tgt)."""
+        logits, _ = self.decoder(tgt_in, self.start(src, src_lengths))
+        return logits
+
+    def step(self, tokens: Tensor, state: DecoderState) -> tuple[Tensor, DecoderState]:
+        """Search interface: previous tokens (batch,) -> next-token logits (batch, vocab)."""
+        logits, state, _ = self.decoder.step(tokens, state)
+        return logits, state
+
+
+class Tagger(nn.Module):
+    """A label for every input step: input layer, recurrent stack, per-step classifier."""
+
+    kind = "tagger"
+
+    def __init__(self, cfg: ModelConfig, reference: bool = False) -> None:
+        super().__init__()
+        self.encoder = Encoder(
+            cfg.cell, cfg.input_vocab, cfg.input_dim, cfg.embed_dim, cfg.hidden_size, cfg.layers,
+            cfg.bidirectional, cfg.dropout, cfg.embed_dropout, cfg.pad_id, reference,
+        )  # fmt: skip
+        self.dropout = nn.Dropout(cfg.dropout)
+        self.classifier = nn.Linear(self.encoder.output_size, cfg.output_size)
+        self.causal = not cfg.bidirectional
+
+    def forward(self, x: Tensor, lengths: Tensor | None = None, state: State | None = None) -> tuple[Tensor, State]:
+        """x: (batch, time) ids or (batch, time, input_dim) features -> logits (batch, time,
+        classes) and the final state (meaningful to carry only for a causal tagger)."""
+        out, state = self.encoder(x, lengths, state)
+        return self.classifier(self.dropout(out)), state
+
+
+class LanguageModel(nn.Module):
+    """Predicts step t+1 from steps <= t: x_1..x_T in, logits for x_2..x_{T+1} out."""
+
+    kind = "language_model"
+
+    def __init__(self, cfg: ModelConfig, reference: bool = False) -> None:
+        super().__init__()
+        self.inputs = InputLayer(cfg.input_vocab, cfg.input_dim, cfg.embed_dim, cfg.embed_dropout, cfg.pad_id)
+        self.rnn = RecurrentStack(cfg.cell, cfg.embed_dim, cfg.hidden_size, cfg.layers, False, cfg.dropout, reference)
+        self.dropout = nn.Dropout(cfg.dropout)
+        self.output = cfg.output
+        tie = cfg.tie_embeddings
+        if tie and not (self.inputs.tokens and cfg.input_vocab == cfg.output_size):
+            raise ConfigError("model.tie_embeddings needs token inputs whose vocabulary is the output's")
+        self.project = (
+            nn.Linear(cfg.hidden_size, cfg.embed_dim, bias=False)
+            if tie and cfg.hidden_size != cfg.embed_dim
+            else nn.Identity()
+        )
+        self.head = nn.Linear(cfg.embed_dim if tie else cfg.hidden_size, cfg.output_size)
+        if tie:
+            self.head.weight = self.inputs.embed.weight
+
+    def forward(self, x: Tensor, lengths: Tensor | None = None, state: State | None = None) -> tuple[Tensor, State]:
+        """x: (batch, time) ids or (batch, time, input_dim) frames -> logits (batch, time, out)."""
+        out, state = self.rnn(self.inputs(x), lengths, state)
+        return self.head(self.project(self.dropout(out))), state
+
+    def step(self, x: Tensor, state: State | None) -> tuple[Tensor, State]:
+        """Search interface: one step, x (batch,) ids or (batch, input_dim) -> logits (batch, out)."""
+        logits, state = self(x[:, None], None, state)
+        return logits[:, 0], state
+
+
+MODELS: dict[str, type[nn.Module]] = {m.kind: m for m in (EncoderDecoder, Tagger, LanguageModel)}
+
+
+def build_model(cfg: ModelConfig, reference: bool = False) -> nn.Module:
+    """The one place a model is built from a config. ``reference=True`` swaps the fused recurrent
+    kernels for the readable cells (same parameters; for inspection)."""
+    if cfg.kind not in MODELS:
+        raise ConfigError(f"unknown model.kind '{cfg.kind}'; use one of {', '.join(KINDS)}")
+    if cfg.cell not in CELLS:
+        raise ConfigError(f"unknown model.cell '{cfg.cell}'; use one of {', '.join(CELLS)}")
+    if cfg.output not in ("softmax", "sigmoid"):
+        raise ConfigError(f"unknown model.output '{cfg.output}'; use softmax or sigmoid")
+    if cfg.attention not in ("none", "dot", "general", "bahdanau"):
+        raise ConfigError(f"unknown model.attention '{cfg.attention}'; use none, dot, general or bahdanau")
+    if cfg.output_size <= 0:
+        raise ConfigError("model.output_size is not set: the task resolves it from the data")
+    try:
+        return MODELS[cfg.kind](cfg, reference)
+    except ValueError as e:
+        raise ConfigError(f"model: {e}") from None

@@ -1,0 +1,42 @@
+"""PNG figures people would rather look at than numbers: loss curves (recipes add their own)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")  # no display on servers and CI
+import matplotlib.pyplot as plt  # noqa: E402
+
+
+def read_metrics(path: str | Path) -> list[dict]:
+    path = Path(path)
+    if not path.exists():
+        return []
+    return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
+
+
+def plot_training(metrics_jsonl: str | Path, out_png: str | Path) -> Path:
+    """Training loss per logged step, and each validation metric per evaluation."""
+    records = read_metrics(metrics_jsonl)
+    train = [r for r in records if r.get("kind") == "train"]
+    valid = [r for r in records if r.get("kind") == "valid"]
+    keys = [k for k in (valid[0] if valid else {}) if k not in ("kind", "step", "epoch", "best")]
+    fig, axes = plt.subplots(1, 1 + len(keys), figsize=(4.5 * (1 + len(keys)), 3.5), squeeze=False)
+    ax = axes[0][0]
+    ax.plot([r["step"] for r in train], [r["loss"] for r in train], label="train")
+    if valid and "loss" in valid[0]:
+        ax.plot([r["step"] for r in valid], [r["loss"] for r in valid], "o-", label="valid")
+    ax.set(xlabel="step", ylabel="loss", title="loss")
+    ax.legend()
+    for ax, key in zip(axes[0][1:], keys, strict=False):
+        ax.plot([r["step"] for r in valid], [r.get(key) for r in valid], "o-")
+        ax.set(xlabel="step", title=f"valid {key}")
+    fig.tight_layout()
+    out_png = Path(out_png)
+    out_png.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(out_png, dpi=100)
+    plt.close(fig)
+    return out_png

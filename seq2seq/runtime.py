@@ -1,0 +1,70 @@
+"""Where code runs: device choice, bf16 autocast, seeding, and torch.distributed set-up."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import random
+from dataclasses import dataclass
+
+import torch
+import torch.distributed as dist
+
+from seq2seq.config import ConfigError
+
+
+@dataclass
+class Dist:
+    """This process's place in a torchrun launch (world size 1 without one)."""
+
+    rank: int = 0
+    local_rank: int = 0
+    world: int = 1
+
+    @property
+    def main(self) -> bool:
+        return self.rank == 0
+
+
+def resolve_device(name: str, local_rank: int = 0) -> torch.device:
+    """'auto' -> cuda (this process's GPU under torchrun) when available, else cpu."""
+    if name == "auto":
+        name = "cuda" if torch.cuda.is_available() else "cpu"
+    if name.startswith("cuda"):
+        if not torch.cuda.is_available():
+            raise ConfigError(f"device '{name}' asked for, but this machine has no usable CUDA GPU; use --device cpu")
+        if name == "cuda":
+            name = f"cuda:{local_rank}"
+    elif name != "cpu":
+        raise ConfigError(f"unknown device '{name}'; use auto, cpu, cuda or cuda:N")
+    device = torch.device(name)
+    if device.type == "cuda":
+        torch.cuda.set_device(device)
+        torch.backends.cuda.matmul.allow_tf32 = True
+        torch.backends.cudnn.allow_tf32 = True
+    return device
+
+
+def autocast(device: torch.device, amp: str):
+    """bf16 autocast on CUDA for amp='auto' or 'bf16'; on the CPU only when asked ('bf16')."""
+    if amp not in ("auto", "bf16", "off"):
+        raise ConfigError(f"unknown train.amp '{amp}'; use auto, bf16 or off")
+    enabled = amp == "bf16" or (amp == "auto" and device.type == "cuda")
+    if not enabled:
+        return contextlib.nullcontext()
+    return torch.autocast(device.type, dtype=torch.bfloat16)
+
+
+def seed_everything(seed: int) -> None:
+    random.seed(seed)
+    torch.manual_seed(seed)
+
+
+def init_distributed() -> Dist:
+    """Join the process group when launched by torchrun (NCCL on GPUs, gloo on CPUs)."""
+    if "WORLD_SIZE" not in os.environ or int(os.environ["WORLD_SIZE"]) <= 1:
+        return Dist()
+    if not dist.is_initialized():
+        backend = "nccl" if torch.cuda.is_available() and os.environ.get("SEQ2SEQ_BACKEND") != "gloo" else "gloo"
+        dist.init_process_group(backend)
+    return Dist(dist.get_rank(), int(os.environ.get("LOCAL_RANK", 0)), dist.get_world_size())

@@ -1,0 +1,219 @@
+"""Decoding: greedy, batched beam search, and sampling (temperature, top-k, top-p).
+
+Every function works on any model with the search interface
+``logits, state = model.step(prev, state)`` (``EncoderDecoder`` and ``LanguageModel``) and runs
+all rows of the batch (and all beams) at once on the model's device: finished hypotheses are
+masked, never popped, so there is no Python loop over sentences.
+
+Conventions: ``max_len`` counts output tokens before EOS; at step ``max_len`` EOS is forced.
+Padding and BOS are never generated. The length penalty is GNMT's (Wu et al., 2016):
+``lp(L) = ((5 + L) / 6) ** alpha`` with L counting EOS, and hypotheses are ranked by
+``log p / lp(L)``; ``alpha = 0`` ranks by raw log-probability.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+from seq2seq.nn.decoder import DecoderState
+
+
+def reorder_state(state: Any, index: Tensor) -> Any:
+    """Rows ``index`` of a model's search state (a DecoderState or a tuple of (layers, batch, H))."""
+    if state is None:
+        return None
+    if isinstance(state, DecoderState):
+        return state.select(index)
+    return tuple(s.index_select(1, index) for s in state)
+
+
+def length_penalty(lengths: Tensor, alpha: float) -> Tensor:
+    return ((5.0 + lengths.float()) / 6.0) ** alpha
+
+
+@dataclass
+class Hypothesis:
+    tokens: list[int]  # without BOS and EOS
+    score: float  # log-probability / length penalty
+    logprob: float  # log-probability of the tokens and EOS
+
+
+def _max_lens(max_len: int | Tensor, batch: int, device: torch.device) -> Tensor:
+    if isinstance(max_len, int):
+        return torch.full((batch,), max_len, device=device, dtype=torch.long)
+    return max_len.to(device=device, dtype=torch.long)
+
+
+def _blocked(logp: Tensor, blocked: tuple[int, ...]) -> Tensor:
+    if blocked:
+        logp[..., list(blocked)] = -math.inf
+    return logp
+
+
+def filter_logits(logits: Tensor, top_k: int = 0, top_p: float = 1.0) -> Tensor:
+    """Keep the top-k logits and/or the smallest set whose probability reaches top_p (nucleus);
+    the rest become -inf. logits: (batch, vocab)."""
+    if top_k > 0 and top_k < logits.size(-1):
+        kth = logits.topk(top_k, dim=-1).values[..., -1:]
+        logits = logits.masked_fill(logits < kth, -math.inf)
+    if top_p < 1.0:
+        sorted_logits, order = logits.sort(dim=-1, descending=True)
+        probs = sorted_logits.softmax(-1)
+        # drop a token when the tokens ranked above it already reach top_p
+        drop = probs.cumsum(-1) - probs >= top_p
+        drop = drop.scatter(-1, order, drop)
+        logits = logits.masked_fill(drop, -math.inf)
+    return logits
+
+
+@torch.no_grad()
+def sample(
+    model: nn.Module,
+    state: Any,
+    first: Tensor,
+    max_len: int | Tensor,
+    eos_id: int | None = None,
+    temperature: float = 1.0,
+    top_k: int = 0,
+    top_p: float = 1.0,
+    generator: torch.Generator | None = None,
+    output: str = "softmax",
+    blocked: tuple[int, ...] = (),
+    pad_id: int = 0,
+) -> tuple[Tensor, Tensor]:
+    """Sample (or, at temperature 0, take the argmax of) one continuation per row.
+
+    first: (batch,) ids, or (batch, keys) multi-hot frames when ``output='sigmoid'``.
+    Returns outputs (batch, steps) ids (``pad_id`` after EOS) or (batch, steps, keys) frames, and
+    the log-probability of each row's output (batch,), EOS included.
+    """
+    batch, device = first.size(0), first.device
+    limit = _max_lens(max_len, batch, device)
+    steps = int(limit.max()) + (1 if eos_id is not None else 0)
+    done = torch.zeros(batch, dtype=torch.bool, device=device)
+    total = torch.zeros(batch, device=device)
+    prev, outs = first, []
+    for t in range(steps):
+        logits, state = model.step(prev, state)
+        logits = logits.float()
+        if output == "sigmoid":
+            if temperature == 0:
+                nxt = (logits > 0).to(first.dtype)
+            else:
+                probs = torch.sigmoid(logits / temperature)
+                if top_k > 0:
+                    kth = probs.topk(min(top_k, probs.size(-1)), dim=-1).values[..., -1:]
+                    probs = probs.masked_fill(probs < kth, 0.0)
+                nxt = torch.bernoulli(probs, generator=generator).to(first.dtype)
+            total += -F.binary_cross_entropy_with_logits(logits, nxt.float(), reduction="none").sum(-1)
+            outs.append(nxt)
+            prev = nxt
+            continue
+        logp = _blocked(torch.log_softmax(logits, dim=-1), blocked)
+        if eos_id is not None:
+            force = (t >= limit)[:, None]
+            eos_only = torch.full_like(logp, -math.inf)
+            eos_only[:, eos_id] = 0.0
+            logp = torch.where(force, eos_only, logp)
+        if temperature == 0:
+            nxt = logp.argmax(-1)
+        else:
+            filtered = filter_logits(logp / temperature, top_k, top_p)
+            nxt = torch.multinomial(filtered.softmax(-1), 1, generator=generator)[:, 0]
+        total += torch.where(done, 0.0, logp.gather(1, nxt[:, None])[:, 0])
+        nxt = torch.where(done, torch.full_like(nxt, pad_id), nxt)
+        outs.append(nxt)
+        if eos_id is not None:
+            done = done | (nxt == eos_id)
+            if t % 8 == 7 and bool(done.all()):  # one host sync every 8 steps
+                break
+        prev = nxt
+    return torch.stack(outs, dim=1), total
+
+
+def greedy(
+    model: nn.Module, state: Any, first: Tensor, max_len: int | Tensor, eos_id: int, **kw
+) -> tuple[Tensor, Tensor]:
+    """Argmax decoding: ``sample`` at temperature 0."""
+    return sample(model, state, first, max_len, eos_id, temperature=0.0, **kw)
+
+
+@torch.no_grad()
+def beam_search(
+    model: nn.Module,
+    state: Any,
+    first: Tensor,
+    max_len: int | Tensor,
+    eos_id: int,
+    beam_size: int = 5,
+    alpha: float = 0.0,
+    nbest: int = 1,
+    pad_id: int = 0,
+    blocked: tuple[int, ...] = (),
+) -> list[list[Hypothesis]]:
+    """Batched beam search over all rows and beams at once.
+
+    first: (batch,) start tokens. Returns, per row, the ``nbest`` best hypotheses, best first.
+    A finished beam keeps its slot and extends only by padding at no cost, so it competes with
+    the live beams on its final score until the end.
+    """
+    batch, device, K = first.size(0), first.device, beam_size
+    limit = _max_lens(max_len, batch, device)[:, None]  # (batch, 1)
+    rows = torch.arange(batch, device=device)
+    state = reorder_state(state, rows.repeat_interleave(K))
+    prev = first.repeat_interleave(K)
+    scores = torch.full((batch, K), -math.inf, device=device)
+    scores[:, 0] = 0.0  # all beams start identical: keep one alive
+    finished = torch.zeros(batch, K, dtype=torch.bool, device=device)
+    lengths = torch.zeros(batch, K, dtype=torch.long, device=device)
+    history = torch.zeros(batch, K, 0, dtype=torch.long, device=device)
+    blocked = tuple(sorted(set(blocked) | {pad_id}))
+    for t in range(int(limit.max()) + 1):
+        logits, state = model.step(prev, state)
+        V = logits.size(-1)
+        logp = _blocked(torch.log_softmax(logits.float(), dim=-1), blocked).view(batch, K, V)
+        force = (t >= limit)[:, :, None]  # (batch, 1, 1)
+        eos_only = torch.full_like(logp, -math.inf)
+        eos_only[..., eos_id] = 0.0
+        logp = torch.where(force, eos_only, logp)
+        pad_only = torch.full_like(logp, -math.inf)
+        pad_only[..., pad_id] = 0.0
+        logp = torch.where(finished[..., None], pad_only, logp)
+        cand = scores[..., None] + logp  # (batch, K, V)
+        cand_len = lengths + (~finished).long()
+        rank = cand / length_penalty(cand_len, alpha)[..., None]
+        top = rank.view(batch, K * V).topk(K, dim=-1).indices  # (batch, K)
+        origin, token = top // V, top % V
+        scores = cand.view(batch, K * V).gather(1, top)
+        lengths = cand_len.gather(1, origin)
+        finished = finished.gather(1, origin) | (token == eos_id)
+        history = torch.cat([history.gather(1, origin[..., None].expand_as(history)), token[..., None]], dim=-1)
+        state = reorder_state(state, (rows[:, None] * K + origin).view(-1))
+        prev = token.view(-1)
+        if bool(finished.all()):
+            break
+    final = scores / length_penalty(lengths, alpha)
+    order = final.argsort(dim=1, descending=True)
+    final, scores, history = final.gather(1, order), scores.gather(1, order), history[rows[:, None], order]
+    out: list[list[Hypothesis]] = []
+    hist, fin, raw = history.tolist(), final.tolist(), scores.tolist()
+    for b in range(batch):
+        hyps = []
+        for k in range(min(nbest, K)):
+            if raw[b][k] == -math.inf:
+                break
+            toks = [x for x in hist[b][k] if x not in (eos_id, pad_id)]
+            hyps.append(Hypothesis(toks, fin[b][k], raw[b][k]))
+        out.append(hyps)
+    return out
+
+
+def max_lengths(src_lengths: Tensor, ratio: float, offset: int) -> Tensor:
+    """Output length limit per sentence: ratio * input length + offset."""
+    return (src_lengths.float() * ratio).ceil().long() + offset
