@@ -72,6 +72,20 @@ def load(path: str | Path, map_location: str | torch.device = "cpu") -> dict[str
     return ckpt
 
 
+def checkpoint_task(path: str | Path) -> str:
+    """The task name of a checkpoint (memory-mapped read: cheap even for large files)."""
+    path = Path(path)
+    if not path.is_file():
+        raise CheckpointError(f"{path}: no such checkpoint file")
+    try:
+        ckpt = torch.load(path, map_location="cpu", weights_only=True, mmap=True)
+    except Exception:
+        ckpt = load(path)
+    if not isinstance(ckpt, dict) or ckpt.get("format") != FORMAT:
+        raise CheckpointError(f"{path}: not a seq2seq checkpoint (no '{FORMAT}' header)")
+    return str(ckpt.get("task"))
+
+
 def rng_state() -> dict[str, Any]:
     version, internal, gauss = random.getstate()
     state = {"torch": torch.get_rng_state(), "python": [version, list(internal), gauss]}

@@ -58,12 +58,15 @@ def cmd_train(args: argparse.Namespace) -> int:
 
 
 def cmd_evaluate(args: argparse.Namespace) -> int:
+    """Each recipe module may define ``evaluate(args) -> int | None``: it returns None when the
+    arguments are not for it (another task's checkpoint, other options); the first that handles
+    them wins. Otherwise the checkpoint's task scores its own validation data."""
     from seq2seq.inference import load_model
 
     for name in COMMAND_MODULES:
         handler = getattr(importlib.import_module(name), "evaluate", None)
-        if handler is not None and handler(args):
-            return 0
+        if handler is not None and (rc := handler(args)) is not None:
+            return rc
     if not args.model:
         raise UserError("evaluate: give a checkpoint with -m (or --hyp and --ref to score translations)")
     loaded = load_model(args.model, args.device)
@@ -130,6 +133,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("evaluate", help="score a checkpoint (or outputs) on data")
     p.add_argument("-m", "--model", help="checkpoint file")
+    p.add_argument("--data", help="data to evaluate on (a file or folder, as the task reads it)")
+    p.add_argument("--split", default=None, help="which split of the data (e.g. valid, test)")
     add_device(p)
     p.set_defaults(func=cmd_evaluate)
     evaluate_parser = p
