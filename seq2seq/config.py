@@ -168,8 +168,26 @@ def _coerce(value: Any, typ: Any, where: str) -> Any:
     return value
 
 
+# Names other toolkits use for our keys: a typo of one still points at the right key.
+ALIASES = {
+    "learning_rate": "lr",
+    "max_epochs": "epochs",
+    "num_epochs": "epochs",
+    "hidden": "hidden_size",
+    "num_layers": "layers",
+    "rnn_type": "cell",
+    "grad_clip": "clip_norm",
+    "clip_grad_norm": "clip_norm",
+    "beam": "beam_size",
+    "emb_size": "embed_dim",
+    "embedding_dim": "embed_dim",
+}
+
+
 def _unknown(key: str, valid: list[str], where: str) -> ConfigError:
-    close = difflib.get_close_matches(key, valid, n=1)
+    prefix = key.rsplit(".", 1)[0] + "." if "." in key else ""
+    aliases = {prefix + a: prefix + t for a, t in ALIASES.items() if prefix + t in valid}
+    close = [aliases.get(c, c) for c in difflib.get_close_matches(key, valid + list(aliases), n=1)]
     hint = f"; did you mean '{close[0]}'?" if close else f"; valid keys: {', '.join(sorted(valid))}"
     return ConfigError(f"{where}: unknown key '{key}'{hint}")
 

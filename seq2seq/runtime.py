@@ -15,11 +15,12 @@ from seq2seq.config import ConfigError
 
 @dataclass
 class Dist:
-    """This process's place in a torchrun launch (world size 1 without one)."""
+    """This process's place in a torchrun launch (world size 1, not distributed, without one)."""
 
     rank: int = 0
     local_rank: int = 0
     world: int = 1
+    enabled: bool = False
 
     @property
     def main(self) -> bool:
@@ -62,9 +63,9 @@ def seed_everything(seed: int) -> None:
 
 def init_distributed() -> Dist:
     """Join the process group when launched by torchrun (NCCL on GPUs, gloo on CPUs)."""
-    if "WORLD_SIZE" not in os.environ or int(os.environ["WORLD_SIZE"]) <= 1:
+    if "WORLD_SIZE" not in os.environ or "MASTER_ADDR" not in os.environ:
         return Dist()
     if not dist.is_initialized():
         backend = "nccl" if torch.cuda.is_available() and os.environ.get("SEQ2SEQ_BACKEND") != "gloo" else "gloo"
         dist.init_process_group(backend)
-    return Dist(dist.get_rank(), int(os.environ.get("LOCAL_RANK", 0)), dist.get_world_size())
+    return Dist(dist.get_rank(), int(os.environ.get("LOCAL_RANK", 0)), dist.get_world_size(), True)

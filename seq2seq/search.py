@@ -5,7 +5,8 @@ Every function works on any model with the search interface
 all rows of the batch (and all beams) at once on the model's device: finished hypotheses are
 masked, never popped, so there is no Python loop over sentences.
 
-Conventions: ``max_len`` counts output tokens before EOS; at step ``max_len`` EOS is forced.
+Conventions: ``max_len`` counts output tokens before EOS; at step ``max_len`` only EOS may
+follow (scored at the model's EOS log-probability).
 Padding and BOS are never generated. The length penalty is GNMT's (Wu et al., 2016):
 ``lp(L) = ((5 + L) / 6) ** alpha`` with L counting EOS, and hypotheses are ranked by
 ``log p / lp(L)``; ``alpha = 0`` ranks by raw log-probability.
@@ -54,6 +55,14 @@ def _blocked(logp: Tensor, blocked: tuple[int, ...]) -> Tensor:
     if blocked:
         logp[..., list(blocked)] = -math.inf
     return logp
+
+
+def _force_eos(logp: Tensor, force: Tensor, eos_id: int) -> Tensor:
+    """Where ``force`` holds, only EOS may follow (at the model's own EOS log-probability, so a
+    hypothesis score stays the log-probability of its tokens)."""
+    not_eos = torch.ones(logp.size(-1), dtype=torch.bool, device=logp.device)
+    not_eos[eos_id] = False
+    return logp.masked_fill(force & not_eos, -math.inf)
 
 
 def filter_logits(logits: Tensor, top_k: int = 0, top_p: float = 1.0) -> Tensor:
@@ -115,12 +124,9 @@ def sample(
             outs.append(nxt)
             prev = nxt
             continue
-        logp = _blocked(torch.log_softmax(logits, dim=-1), blocked)
+        logp = _blocked(torch.log_softmax(logits, dim=-1), (*blocked, pad_id))
         if eos_id is not None:
-            force = (t >= limit)[:, None]
-            eos_only = torch.full_like(logp, -math.inf)
-            eos_only[:, eos_id] = 0.0
-            logp = torch.where(force, eos_only, logp)
+            logp = _force_eos(logp, (t >= limit)[:, None], eos_id)
         if temperature == 0:
             nxt = logp.argmax(-1)
         else:
@@ -178,10 +184,7 @@ def beam_search(
         logits, state = model.step(prev, state)
         V = logits.size(-1)
         logp = _blocked(torch.log_softmax(logits.float(), dim=-1), blocked).view(batch, K, V)
-        force = (t >= limit)[:, :, None]  # (batch, 1, 1)
-        eos_only = torch.full_like(logp, -math.inf)
-        eos_only[..., eos_id] = 0.0
-        logp = torch.where(force, eos_only, logp)
+        logp = _force_eos(logp, (t >= limit)[:, :, None], eos_id)
         pad_only = torch.full_like(logp, -math.inf)
         pad_only[..., pad_id] = 0.0
         logp = torch.where(finished[..., None], pad_only, logp)

@@ -93,7 +93,9 @@ class Task(ABC):
 
     @abstractmethod
     def evaluate(self, model: nn.Module) -> dict[str, float]:
-        """Validation metrics of ``model`` (in eval mode); must include ``cfg.train.metric``."""
+        """Validation metrics of ``model`` (in eval mode); must include ``cfg.train.metric``.
+        Also called on a task restored from a checkpoint (``load_state`` without ``prepare``),
+        e.g. by ``seq2seq evaluate``: read the validation data lazily then."""
 
     def metric_mode(self, metric: str) -> str:
         """'min' if lower is better for this metric, else 'max'."""

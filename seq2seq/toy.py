@@ -139,6 +139,8 @@ class ToyTask(Task):
     @torch.no_grad()
     def evaluate(self, model: nn.Module) -> dict[str, float]:
         device = next(model.parameters()).device
+        if not hasattr(self, "valid"):  # restored from a checkpoint: regenerate (deterministic)
+            self.valid = make_examples(self.cfg.data, self.cfg.data.valid_size, self.cfg.data.seed + 1)
         total = count = 0.0
         right = tokens = seqs_right = 0
         for start in range(0, len(self.valid), 256):

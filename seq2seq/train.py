@@ -92,7 +92,7 @@ class Trainer:
             self._restore(self.ckpt)
             self.ckpt = None
         self.ddp = None
-        if self.dist.world > 1:
+        if self.dist.enabled:
             ids = [self.device.index] if self.device.type == "cuda" else None
             self.ddp = nn.parallel.DistributedDataParallel(self.model, device_ids=ids)
         self.mode = self.task.metric_mode(tc.metric)
@@ -273,7 +273,7 @@ class Trainer:
                     f"train.metric '{self.cfg.train.metric}' is not reported by the {self.cfg.task} task; "
                     f"it reports: {', '.join(sorted(metrics))}"
                 )
-        if self.dist.world > 1:
+        if self.dist.enabled:
             box = [metrics]
             dist.broadcast_object_list(box, src=0)
             metrics = box[0]
@@ -370,7 +370,11 @@ class Trainer:
                         self.next_eval = self.step + tc.eval_every
                         stop = self._eval_and_save()
                     if tc.max_steps and self.step >= tc.max_steps:
+                        # Checked at batch ends (a TBPTT batch takes several steps), so the data
+                        # position stays a whole batch; evaluate and save so the run can resume.
                         stop = True
+                        if self.next_eval - tc.eval_every != self.step or tc.eval_every == 0:
+                            self._eval_and_save()
                 if stop:
                     break
             if stop:

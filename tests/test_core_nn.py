@@ -1,0 +1,136 @@
+"""Core layers: reference cells equal the fused kernels, packing and padding are invisible,
+truncated BPTT equals the full forward, attention ignores padded source steps."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from seq2seq.config import ConfigError, ModelConfig
+from seq2seq.nn import Attention, RecurrentStack, build_model
+from seq2seq.nn.models import length_mask
+
+
+@pytest.mark.parametrize("cell", ["rnn", "lstm", "gru"])
+@pytest.mark.parametrize("bidirectional", [False, True])
+def test_reference_cells_match_fused(cell, bidirectional):
+    torch.manual_seed(1)
+    fused = RecurrentStack(cell, 5, 7, layers=2, bidirectional=bidirectional).double()
+    ref = RecurrentStack(cell, 5, 7, layers=2, bidirectional=bidirectional, reference=True).double()
+    ref.load_state_dict(fused.state_dict())  # same parameter names and shapes
+    x = torch.randn(4, 9, 5, dtype=torch.double)
+    lengths = torch.tensor([9, 3, 6, 1])
+    state = tuple(s.double().normal_() for s in fused.zero_state(4))
+    out_f, st_f = fused(x, lengths, state)
+    out_r, st_r = ref(x, lengths, state)
+    assert (out_f - out_r).abs().max() < 1e-5
+    for a, b in zip(st_f, st_r, strict=True):
+        assert (a - b).abs().max() < 1e-5
+
+
+def test_reference_cells_expose_gates():
+    ref = RecurrentStack("lstm", 3, 4, layers=1, reference=True)
+    ref.rnn.record = True
+    out, (h, c) = ref(torch.randn(2, 5, 3), torch.tensor([5, 2]))
+    acts = ref.rnn.activations[(0, 0)]
+    assert set(acts) == {"i", "f", "g", "o", "c", "h"}
+    assert acts["c"].shape == (2, 5, 4)
+    # gates are probabilities, the candidate is in (-1, 1), and c_T is the returned cell state
+    assert acts["f"][0].min() >= 0 and acts["f"][0].max() <= 1
+    assert acts["g"].abs().max() < 1
+    assert torch.allclose(acts["c"][0, -1], c[0, 0]) and torch.allclose(acts["c"][1, 1], c[0, 1])
+    assert torch.equal(acts["h"][1, 2:], torch.zeros(3, 4))  # padded steps recorded as zero
+
+
+@pytest.mark.parametrize("cell", ["rnn", "lstm", "gru"])
+def test_packed_batch_equals_each_sequence_alone(cell):
+    stack = RecurrentStack(cell, 4, 6, layers=2, bidirectional=True).eval()
+    lengths = torch.tensor([2, 7, 4])
+    x = torch.randn(3, 7, 4)
+    out, state = stack(x, lengths)
+    for i, n in enumerate(lengths.tolist()):
+        alone, st = stack(x[i : i + 1, :n])
+        assert torch.allclose(out[i, :n], alone[0], atol=1e-6)
+        assert torch.all(out[i, n:] == 0)
+        for s_batch, s_alone in zip(state, st, strict=True):
+            assert torch.allclose(s_batch[:, i], s_alone[:, 0], atol=1e-6)
+
+
+@pytest.mark.parametrize(
+    "kind,extra",
+    [
+        ("encoder_decoder", {"attention": "general"}),
+        ("encoder_decoder", {"attention": "bahdanau", "input_feeding": False}),
+        ("tagger", {}),
+        ("language_model", {"bidirectional": False}),
+    ],
+)
+def test_padding_values_change_nothing(kind, extra):
+    cfg = ModelConfig(kind=kind, embed_dim=8, hidden_size=8, layers=2, dropout=0.0, input_vocab=12, output_size=12)
+    for k, v in extra.items():
+        setattr(cfg, k, v)
+    model = build_model(cfg).eval()
+    lengths = torch.tensor([5, 3])
+    x = torch.randint(3, 12, (2, 5))
+    noisy = x.clone()
+    noisy[1, 3:] = torch.randint(3, 12, (2,))  # garbage where the sequence is padding
+    tgt = torch.randint(3, 12, (2, 4))
+    if kind == "encoder_decoder":
+        a, b = model(x, lengths, tgt), model(noisy, lengths, tgt)
+        assert torch.allclose(a, b, atol=1e-6)
+    else:
+        (a, _), (b, _) = model(x, lengths), model(noisy, lengths)
+        mask = length_mask(lengths, 5)
+        assert torch.allclose(a[mask], b[mask], atol=1e-6)
+
+
+@pytest.mark.parametrize("cell", ["rnn", "lstm", "gru"])
+def test_truncated_bptt_forward_equals_full(cell):
+    cfg = ModelConfig(kind="language_model", cell=cell, bidirectional=False, embed_dim=6, hidden_size=10)
+    cfg.input_dim, cfg.output_size, cfg.output = 88, 88, "sigmoid"
+    model = build_model(cfg).eval()
+    x = (torch.rand(3, 23, 88) < 0.1).float()
+    full, full_state = model(x)
+    state, pieces = None, []
+    for start in range(0, 23, 5):
+        out, state = model(x[:, start : start + 5], None, state)
+        pieces.append(out)
+    assert torch.allclose(torch.cat(pieces, 1), full, atol=1e-6)
+    for a, b in zip(state, full_state, strict=True):
+        assert torch.allclose(a, b, atol=1e-6)
+
+
+@pytest.mark.parametrize("kind", ["dot", "general", "bahdanau"])
+def test_attention_masks_padded_source(kind):
+    attn = Attention(kind, 6, 6)
+    memory = torch.randn(2, 5, 6)
+    mask = length_mask(torch.tensor([5, 2]), 5)
+    query = torch.randn(2, 3, 6)
+    ctx, w = attn(query, attn.keys(memory), memory, mask)
+    assert torch.allclose(w.sum(-1), torch.ones(2, 3))
+    assert torch.all(w[1, :, 2:] == 0)
+    memory2 = memory.clone()
+    memory2[1, 2:] = 100.0  # padded memory cannot leak into the context
+    ctx2, _ = attn(query, attn.keys(memory2), memory2, mask)
+    assert torch.allclose(ctx[1], ctx2[1], atol=1e-6)
+
+
+def test_tied_embeddings_share_one_matrix():
+    cfg = ModelConfig(kind="encoder_decoder", embed_dim=8, hidden_size=12, tie_embeddings=True, share_embeddings=True)
+    cfg.input_vocab = cfg.output_size = 20
+    model = build_model(cfg)
+    assert model.decoder.out.weight is model.decoder.embed.weight
+    assert model.encoder.inputs.embed.weight is model.decoder.embed.weight
+    lm = ModelConfig(kind="language_model", embed_dim=8, hidden_size=8, tie_embeddings=True, bidirectional=False)
+    lm.input_vocab = lm.output_size = 20
+    m = build_model(lm)
+    assert m.head.weight is m.inputs.embed.weight
+
+
+def test_build_model_rejects_bad_settings():
+    with pytest.raises(ConfigError, match="model.cell"):
+        build_model(ModelConfig(cell="transformer", input_vocab=5, output_size=5))
+    with pytest.raises(ConfigError, match="dot attention"):
+        build_model(ModelConfig(attention="dot", hidden_size=8, bidirectional=True, input_vocab=5, output_size=5))
+    with pytest.raises(ConfigError, match="output_size"):
+        build_model(ModelConfig(input_vocab=5))

@@ -1,0 +1,137 @@
+"""Search: beam 1 = greedy, a large beam = exhaustive enumeration, temperature -> 0 = greedy."""
+
+from __future__ import annotations
+
+import itertools
+import math
+
+import pytest
+import torch
+
+from seq2seq.config import ModelConfig
+from seq2seq.nn import build_model
+from seq2seq.search import beam_search, filter_logits, greedy, length_penalty, sample
+
+PAD, BOS, EOS = 0, 1, 2
+SYMBOLS = (3, 4, 5)
+
+
+def tiny_model(seed: int, input_feeding: bool = True):
+    torch.manual_seed(seed)
+    cfg = ModelConfig(embed_dim=6, hidden_size=8, layers=1, dropout=0.0, input_feeding=input_feeding)
+    cfg.input_vocab = cfg.output_size = 6
+    model = build_model(cfg).eval()
+    # Sharpen the output layer so sequences differ clearly in probability.
+    with torch.no_grad():
+        model.decoder.out.weight.mul_(4)
+    return model
+
+
+def sequence_logprob(model, src, lengths, b: int, tokens: list[int]) -> float:
+    """log p(tokens, EOS | src[b]) by teacher forcing."""
+    tgt_in = torch.tensor([[BOS, *tokens]])
+    logits = model(src[b : b + 1, : lengths[b]], lengths[b : b + 1], tgt_in)
+    logp = torch.log_softmax(logits[0].double(), -1)
+    target = [*tokens, EOS]
+    return float(sum(logp[t, y] for t, y in enumerate(target)).detach())
+
+
+@pytest.fixture
+def batch():
+    src = torch.tensor([[3, 4, 5, 3], [5, 5, 0, 0], [4, 3, 5, 0]])
+    lengths = torch.tensor([4, 2, 3])
+    return src, lengths
+
+
+@pytest.mark.parametrize("alpha", [0.0, 1.0])
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_large_beam_equals_exhaustive_enumeration(batch, alpha, seed):
+    model = tiny_model(seed)
+    src, lengths = batch
+    max_len = torch.tensor([3, 2, 3])
+    first = torch.full((3,), BOS)
+    # 64 beams hold every hypothesis of up to 3 symbols from 3 (1 + 3 + 9 + 27 = 40): nothing is pruned.
+    hyps = beam_search(
+        model, model.start(src, lengths), first, max_len, EOS, beam_size=64, alpha=alpha, nbest=5, blocked=(BOS,)
+    )
+    for b in range(3):
+        scored = []
+        for n in range(int(max_len[b]) + 1):
+            for toks in itertools.product(SYMBOLS, repeat=n):
+                lp = sequence_logprob(model, src, lengths, b, list(toks))
+                scored.append((lp / float(length_penalty(torch.tensor(n + 1), alpha)), list(toks), lp))
+        scored.sort(key=lambda s: -s[0])
+        assert [h.tokens for h in hyps[b]] == [s[1] for s in scored[:5]]
+        for h, (score, _, lp) in zip(hyps[b], scored, strict=False):
+            assert h.score == pytest.approx(score, abs=1e-4)
+            assert h.logprob == pytest.approx(lp, abs=1e-4)
+
+
+@pytest.mark.parametrize("input_feeding", [True, False])
+def test_beam_of_one_equals_greedy(batch, input_feeding):
+    model = tiny_model(3, input_feeding)
+    src, lengths = batch
+    first = torch.full((3,), BOS)
+    out, scores = greedy(model, model.start(src, lengths), first, 6, EOS, blocked=(BOS,))
+    hyps = beam_search(model, model.start(src, lengths), first, 6, EOS, beam_size=1, blocked=(BOS,))
+    for b in range(3):
+        toks = [t for t in out[b].tolist() if t not in (PAD, EOS)]
+        assert hyps[b][0].tokens == toks
+        assert hyps[b][0].logprob == pytest.approx(float(scores[b]), abs=1e-5)
+
+
+def test_sampling_at_low_temperature_equals_greedy(batch):
+    model = tiny_model(4)
+    src, lengths = batch
+    first = torch.full((3,), BOS)
+    g, _ = greedy(model, model.start(src, lengths), first, 6, EOS)
+    gen = torch.Generator().manual_seed(0)
+    s, _ = sample(model, model.start(src, lengths), first, 6, EOS, temperature=1e-4, generator=gen)
+    assert torch.equal(g, s)
+
+
+def test_sampling_is_reproducible_and_follows_the_distribution():
+    model = tiny_model(5)
+    src, lengths = torch.tensor([[3, 4]]).repeat(4000, 1), torch.tensor([2]).repeat(4000)
+    first = torch.full((4000,), BOS)
+    runs = []
+    for _ in range(2):
+        gen = torch.Generator().manual_seed(7)
+        out, _ = sample(model, model.start(src, lengths), first, 1, EOS, generator=gen)
+        runs.append(out)
+    assert torch.equal(runs[0], runs[1])
+    logits, _ = model.step(first[:1], model.start(src[:1], lengths[:1]))
+    p = torch.softmax(logits[0].detach(), -1)
+    p[PAD] = 0.0  # padding is never generated: sampling renormalises over the rest
+    p /= p.sum()
+    freq = torch.bincount(runs[0][:, 0], minlength=6).float() / 4000
+    assert torch.allclose(freq, p, atol=0.03)
+
+
+def test_sigmoid_sampling_at_zero_temperature_thresholds_probabilities():
+    torch.manual_seed(0)
+    cfg = ModelConfig(kind="language_model", bidirectional=False, embed_dim=8, hidden_size=8, output="sigmoid")
+    cfg.input_dim = cfg.output_size = 12
+    model = build_model(cfg).eval()
+    first = (torch.rand(2, 12) < 0.3).float()
+    out, logp = sample(model, None, first, 5, None, temperature=0.0, output="sigmoid")
+    assert out.shape == (2, 5, 12)
+    logits, state = model.step(first, None)
+    assert torch.equal(out[:, 0], (logits > 0).float())
+    assert torch.all(logp <= 0)
+
+
+def test_top_k_and_top_p_filters():
+    logits = torch.log(torch.tensor([[0.5, 0.3, 0.15, 0.05]]))
+    k2 = filter_logits(logits, top_k=2)
+    assert torch.isfinite(k2).tolist() == [[True, True, False, False]]
+    p = filter_logits(logits, top_p=0.7)  # 0.5 < 0.7, 0.5 + 0.3 >= 0.7: keep two
+    assert torch.isfinite(p).tolist() == [[True, True, False, False]]
+    p1 = filter_logits(logits, top_p=0.4)  # the top token alone already reaches 0.4
+    assert torch.isfinite(p1).tolist() == [[True, False, False, False]]
+
+
+def test_length_penalty_is_gnmt():
+    assert float(length_penalty(torch.tensor(7), 1.0)) == pytest.approx(2.0)
+    assert float(length_penalty(torch.tensor(7), 0.0)) == 1.0
+    assert math.isclose(float(length_penalty(torch.tensor(1), 0.6)), 1.0)
