@@ -32,7 +32,7 @@ demo: $(STAMP)
 	$(BIN)/python -m seq2seq demo --out $(OUT)/demo
 
 bench: $(STAMP)
-	$(BIN)/python -m seq2seq.bench --out $(OUT)/bench
+	$(BIN)/python -m seq2seq.bench --out $(OUT)/bench --docs
 
 clean:
 	rm -rf $(VENV) $(OUT) .pytest_cache .ruff_cache
