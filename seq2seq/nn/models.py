@@ -22,7 +22,8 @@ KINDS = ("encoder_decoder", "tagger", "language_model")
 
 def length_mask(lengths: Tensor, steps: int, device: torch.device | None = None) -> Tensor:
     """(batch,) lengths -> (batch, steps) bool, True at real steps."""
-    lengths = lengths.to(device) if device is not None else lengths
+    # non_blocking: a pinned batch (CUDA loaders pin) copies without waiting for the device
+    lengths = lengths.to(device, non_blocking=True) if device is not None else lengths
     return torch.arange(steps, device=lengths.device)[None, :] < lengths[:, None]
 
 
