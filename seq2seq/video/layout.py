@@ -1,0 +1,220 @@
+"""The temporal-action-segmentation data layout, and the label files of raw clips.
+
+A layout folder (what GTEA, 50Salads and Breakfast releases use, and what ``extract-features``
+writes)::
+
+    features/NAME.npy      float array (D, T): D features for each of T frames
+    groundTruth/NAME.txt   T lines, one label per frame
+    mapping.txt            lines "INDEX LABEL", indices 0, 1, 2, ... in order
+    splits/SPLIT.bundle    one video per line ("NAME" or "NAME.txt")
+
+Labels of a raw clip come as either
+- ``NAME.txt``: one label per decoded frame (the clip's own frame rate), or
+- ``NAME.csv``: segments with a header, ``start,end,label`` in seconds from the first frame, or
+  ``start_frame,end_frame,label`` in decoded-frame indices; ``end`` is exclusive; times no
+  segment covers get the background label.
+Both are turned into one label per sampled frame by ``labels_for_samples``.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from seq2seq.checkpoint import atomic_write
+
+
+class LayoutError(ValueError):
+    """Data that does not follow the layout; the message names the file (and line) and the fix."""
+
+
+def write_text(path: str | Path, text: str) -> None:
+    """Write a text file atomically (a temporary file renamed into place)."""
+    atomic_write(path, lambda f: f.write(text.encode("utf-8")))
+
+
+def write_npy(path: str | Path, array: np.ndarray) -> None:
+    """Save an array atomically, so an interrupted run never leaves a partial .npy behind."""
+    atomic_write(path, lambda f: np.save(f, array))
+
+
+def _lines(path: Path) -> list[str]:
+    if not path.is_file():
+        raise LayoutError(f"{path}: no such file")
+    try:
+        text = path.read_text(encoding="utf-8")
+    except UnicodeDecodeError as e:
+        raise LayoutError(f"{path}: not UTF-8 text ({e.reason} at byte {e.start})") from None
+    lines = [line.strip() for line in text.splitlines()]
+    while lines and not lines[-1]:
+        lines.pop()
+    return lines
+
+
+def read_mapping(path: str | Path) -> list[str]:
+    """Label names by index from ``mapping.txt`` (lines "INDEX LABEL", indices 0, 1, ... in order)."""
+    path = Path(path)
+    names = []
+    for n, line in enumerate(_lines(path), 1):
+        parts = line.split(maxsplit=1)
+        if len(parts) != 2 or not parts[0].isdigit() or int(parts[0]) != len(names):
+            raise LayoutError(f"{path}:{n}: expected '{len(names)} LABEL', got {line!r}")
+        names.append(parts[1])
+    if not names:
+        raise LayoutError(f"{path}: no labels")
+    if len(set(names)) != len(names):
+        raise LayoutError(f"{path}: a label appears twice")
+    return names
+
+
+def write_mapping(path: str | Path, names: list[str]) -> None:
+    write_text(path, "".join(f"{i} {name}\n" for i, name in enumerate(names)))
+
+
+def read_bundle(path: str | Path) -> list[str]:
+    """Video names listed in a split bundle (extensions such as .txt dropped, blank lines skipped)."""
+    path = Path(path)
+    names = [line for line in _lines(path) if line]
+    return [Path(n).stem if Path(n).suffix in (".txt", ".npy", ".mp4", ".avi", ".mkv", ".webm") else n for n in names]
+
+
+def read_frame_labels(path: str | Path) -> list[str]:
+    """One label per line; a blank line inside the file is an error (it would shift every frame)."""
+    path = Path(path)
+    lines = _lines(path)
+    for n, line in enumerate(lines, 1):
+        if not line:
+            raise LayoutError(f"{path}:{n}: blank line; give one label per frame")
+    return lines
+
+
+@dataclass
+class Segment:
+    start: float
+    end: float
+    label: str
+
+
+def read_segments(path: str | Path) -> tuple[str, list[Segment]]:
+    """Segments of a CSV label file; returns the unit ("seconds" or "frames") and the segments."""
+    path = Path(path)
+    text = "\n".join(_lines(path))
+    rows = list(csv.reader(io.StringIO(text)))
+    if not rows:
+        raise LayoutError(f"{path}: empty; expected a header start,end,label")
+    header = [h.strip().lower() for h in rows[0]]
+    units = {("start", "end", "label"): "seconds", ("start_frame", "end_frame", "label"): "frames"}
+    unit = units.get(tuple(header))
+    if unit is None:
+        raise LayoutError(
+            f"{path}:1: header {rows[0]}; expected start,end,label (seconds) or start_frame,end_frame,label"
+        )
+    segs = []
+    for n, row in enumerate(rows[1:], 2):
+        if not any(cell.strip() for cell in row):
+            continue
+        if len(row) != 3:
+            raise LayoutError(f"{path}:{n}: expected 3 fields start,end,label, got {len(row)}")
+        try:
+            start, end = float(row[0]), float(row[1])
+        except ValueError:
+            raise LayoutError(f"{path}:{n}: start and end must be numbers, got {row[0]!r}, {row[1]!r}") from None
+        if not 0 <= start < end:
+            raise LayoutError(f"{path}:{n}: need 0 <= start < end, got {start} and {end}")
+        if unit == "frames" and not (start.is_integer() and end.is_integer()):
+            raise LayoutError(f"{path}:{n}: frame indices must be whole numbers, got {row[0]}, {row[1]}")
+        segs.append(Segment(start, end, row[2].strip()))
+    segs.sort(key=lambda s: s.start)
+    for a, b in zip(segs, segs[1:], strict=False):
+        if b.start < a.end - 1e-9:
+            raise LayoutError(
+                f"{path}: segments '{a.label}' ({a.start}-{a.end}) and '{b.label}' ({b.start}-{b.end}) overlap"
+            )
+    return unit, segs
+
+
+def labels_for_samples(
+    path: str | Path, sources: list[int], times: list[float], decoded: int, background: str = "background"
+) -> list[str]:
+    """The label of each sampled frame, from a clip's label file (.txt per frame or .csv segments).
+
+    sources[i] is the decoded frame sample i shows and times[i] its time in seconds; ``decoded`` is
+    how many frames the clip decoded to (a per-frame file must have exactly that many lines)."""
+    path = Path(path)
+    if path.suffix.lower() == ".csv":
+        unit, segs = read_segments(path)
+        keys = times if unit == "seconds" else [float(s) for s in sources]
+        j = 0
+        order = sorted(range(len(keys)), key=lambda i: keys[i])
+        labels = [background] * len(keys)
+        for i in order:  # one sweep: both lists sorted by time
+            while j < len(segs) and segs[j].end <= keys[i] + 1e-9:
+                j += 1
+            if j < len(segs) and segs[j].start <= keys[i] + 1e-9:
+                labels[i] = segs[j].label
+        return labels
+    per_frame = read_frame_labels(path)
+    if len(per_frame) != decoded:
+        raise LayoutError(f"{path}: {len(per_frame)} labels but the clip decodes to {decoded} frames")
+    return [per_frame[s] for s in sources]
+
+
+def find_label_file(video: Path, folder: Path | None = None) -> Path | None:
+    """NAME.txt or NAME.csv next to the clip, or in ``folder`` when given."""
+    for base in [folder] if folder is not None else [video.parent]:
+        for suffix in (".txt", ".csv"):
+            candidate = base / (video.stem + suffix)
+            if candidate.is_file():
+                return candidate
+    return None
+
+
+@dataclass
+class Video:
+    """One video of a layout: features (time, dim) float32 and label indices (time,) int64."""
+
+    name: str
+    features: np.ndarray
+    labels: np.ndarray
+
+
+def read_video(
+    root: Path, name: str, index: dict[str, int], dim: int | None = None, tolerance: int = 0, sample_rate: int = 1
+) -> Video:
+    """Read features/NAME.npy (D, T) and groundTruth/NAME.txt, checked against each other, the
+    mapping (``index``: label -> class) and the expected feature size ``dim``."""
+    feat_path, gt_path = root / "features" / f"{name}.npy", root / "groundTruth" / f"{name}.txt"
+    if not feat_path.is_file():
+        raise LayoutError(f"{feat_path}: no such features file (listed in a split bundle)")
+    try:
+        feats = np.load(feat_path, mmap_mode="r", allow_pickle=False)
+    except (ValueError, OSError) as e:
+        raise LayoutError(f"{feat_path}: not a readable .npy array ({e})") from None
+    labels = read_frame_labels(gt_path)
+    if feats.ndim != 2 or feats.dtype.kind not in "fiu":
+        raise LayoutError(f"{feat_path}: has shape {feats.shape} ({feats.dtype}); expected a (D, T) float array")
+    if dim is not None and feats.shape[0] != dim:
+        raise LayoutError(
+            f"{feat_path}: has shape {feats.shape}, expected ({dim}, T): {dim} features per frame like the other videos"
+        )
+    frames = feats.shape[1]
+    if frames != len(labels):
+        if abs(frames - len(labels)) > tolerance:
+            raise LayoutError(
+                f"{feat_path}: {frames} feature frames but {gt_path} has {len(labels)} labels "
+                f"(set data.length_tolerance to trim small differences)"
+            )
+        frames = min(frames, len(labels))
+    ids = np.empty(frames, dtype=np.int64)
+    for n, label in enumerate(labels[:frames]):
+        if label not in index:
+            raise LayoutError(f"{gt_path}:{n + 1}: label '{label}' is not in mapping.txt")
+        ids[n] = index[label]
+    x = np.asarray(feats[:, :frames], dtype=np.float32).T
+    if not np.isfinite(x).all():
+        raise LayoutError(f"{feat_path}: holds NaN or infinite values")
+    return Video(name, np.ascontiguousarray(x[::sample_rate]), ids[::sample_rate])
