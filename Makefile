@@ -36,3 +36,21 @@ bench: $(STAMP)
 
 clean:
 	rm -rf $(VENV) $(OUT) .pytest_cache .ruff_cache
+
+# -- music: next-step prediction of piano rolls and text (docs/music.md) ----------------------
+JSB_MAT ?= data/polyphonic/JSB_Chorales.mat
+JSB_FROM ?= $(firstword $(wildcard ../shared/data/polyphonic/JSB_Chorales.mat) \
+            http://www-etud.iro.umontreal.ca/~boulanni/JSB%20Chorales.pickle)
+
+music-demo: $(STAMP)
+	$(BIN)/python -m seq2seq demo --only music --out $(OUT)/demo
+
+$(JSB_MAT):
+	$(BIN)/python datasets/prepare_polyphonic.py --dataset jsb --from "$(JSB_FROM)" --out $(dir $(JSB_MAT))
+
+# Retrains from scratch (the run folder is replaced), then prints the test NLL of the checkpoint
+# chosen on the validation split.
+music-jsb: $(STAMP) $(JSB_MAT)
+	rm -rf $(OUT)/music-jsb
+	$(BIN)/python -m seq2seq train recipes/music/jsb.toml --out $(OUT)/music-jsb --set data.path=$(JSB_MAT)
+	$(BIN)/python -m seq2seq evaluate -m $(OUT)/music-jsb/best.pt --split test

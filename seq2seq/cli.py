@@ -16,7 +16,7 @@ from pathlib import Path
 from seq2seq.config import ConfigError
 
 # Recipe packages that add sub-commands (translate, label, generate, ...).
-COMMAND_MODULES: list[str] = []
+COMMAND_MODULES: list[str] = ["seq2seq.music.cli"]
 
 
 class UserError(Exception):

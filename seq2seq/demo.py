@@ -10,6 +10,8 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
+from seq2seq.music.demo import demo as music_demo
+
 REPO = Path(__file__).resolve().parents[1]
 RECIPES = REPO / "recipes"
 
@@ -38,7 +40,7 @@ def toy_demo(out: Path, device: str) -> dict[str, str]:
     return {**summary.get("outputs", {}), "toy reversals": str(run / "examples.txt")}
 
 
-DEMOS: dict[str, Callable[[Path, str], dict[str, str]]] = {"toy": toy_demo}
+DEMOS: dict[str, Callable[[Path, str], dict[str, str]]] = {"toy": toy_demo, "music": music_demo}
 
 
 def run_demos(out: Path, only: list[str] | None, device: str) -> int:
