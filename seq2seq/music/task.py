@@ -49,6 +49,7 @@ from seq2seq.task import Batch, LossOutput, State, Task, length_batches, pad, sp
 
 FORMATS = ("auto", "mat", "pickle", "midi", "text")
 CORPORA = ("chords", "text")
+EVAL_CHUNK = 2048  # steps per forward when scoring
 
 
 @dataclass
@@ -203,20 +204,25 @@ class MusicTask(Task):
 
     @torch.no_grad()
     def score(self, model: nn.Module, examples: list[Any]) -> tuple[float, int]:
-        """The metric's (summed NLL in nats, predicted steps) over pieces (rolls) or id segments."""
+        """The metric's (summed NLL in nats, predicted steps) over pieces (rolls) or id sequences:
+        every step given all steps before it in its sequence. Long sequences run in chunks of
+        EVAL_CHUNK steps with the state carried, which gives the same numbers in bounded memory."""
         device = next(model.parameters()).device
         order = sorted(range(len(examples)), key=lambda i: len(examples[i]))
         total, count = 0.0, 0
         for start in range(0, len(order), self.cfg.data.eval_batch):
             batch = self.collate([examples[i] for i in order[start : start + self.cfg.data.eval_batch]])
             batch = {k: v if k.endswith("lengths") else v.to(device) for k, v in batch.items()}
-            out = self.loss(model, batch)
-            total += float(out.loss)
-            count += int(out.count)
+            state = None
+            for chunk in self.chunks(batch, EVAL_CHUNK):
+                out = self.loss(model, chunk, state)
+                total += float(out.loss)
+                count += int(out.count)
+                state = out.state
         return total, count
 
     def split_examples(self, split: str) -> list[Any]:
-        """The pieces (rolls) or text segments of a split, for ``score``."""
+        """The pieces (rolls) of a split, or its text as one id sequence, for ``score``."""
         if self.splits is None:  # restored from a checkpoint: read the data the run was trained on
             mode, self.splits, _ = load_splits(self.cfg.data)
             if mode != self.mode:
@@ -225,7 +231,7 @@ class MusicTask(Task):
         if self.mode == "roll":
             return list(data)
         self.vocab.check(data, f"{self.cfg.data.path or 'embedded text'} ({split} split)", strict=True)
-        return segments(self.vocab.encode(data), max(self.cfg.data.segment, 2000))
+        return [self.vocab.encode(data)]
 
     def metrics(self, model: nn.Module, split: str) -> dict[str, float]:
         """{'loss': nats per step, and 'nll' (rolls) or 'bpc' (text)} of one split."""
