@@ -1,14 +1,15 @@
 """The embedded corpora: generated on the fly, no files, no network; small enough to learn on a
 CPU in about a minute, yet with rules a model has to discover.
 
-``chords``: pieces in a random major key (any of the 12), one chord per bar of four frames. The
-chord after each bar follows a fixed table of allowed moves (I -> IV, V or vi; ii -> V; IV -> I,
-V or ii; V -> I or vi; vi -> ii or IV), chosen uniformly; a bar holds the bass (the root), the
-triad, and a melody that climbs the chord: root, third, fifth, octave. Everything but the choice
-of the next chord is determined by the rules (the first frame gives the key), so the best NLL a
-model with independent key outputs can reach is known exactly: 0 inside a bar, and at a bar's
-first frame the summed binary entropies of the keys' probabilities under the allowed chords
-(``chord_corpus`` returns it; a joint model could go lower, to the log of the number of choices).
+``chords``: pieces in a random major key (any of the 12), one chord per bar of four frames,
+following the cycle I - vi - IV - V from a random one of its chords; a bar holds the bass (the
+root), the triad and a melody that climbs the chord (root, third, fifth, octave) or, in half of
+the pieces, descends it. The first frame leaves the key open (a major triad is I, IV or V of
+three keys), the first chord change settles it, and from then on the rules fix every frame: a
+model that learned them continues a primer exactly. As every piece is one of 96 equally likely
+renderings, the best NLL that independent key outputs can reach is known exactly
+(``chord_corpus`` returns it): at each frame, the summed binary entropies of the keys under the
+renderings that agree with the frames so far.
 
 ``text``: English-like sentences with quotations and bracketed asides, wrapped into lines, for
 the character model and for ``seq2seq inspect`` (quotes, brackets and line position are the
@@ -17,7 +18,7 @@ properties it looks for).
 
 from __future__ import annotations
 
-import math
+import functools
 import random
 import textwrap
 
@@ -27,13 +28,15 @@ from seq2seq.music.rolls import KEYS, LOWEST
 
 MAJOR = (0, 2, 4, 5, 7, 9, 11)  # semitones of the scale degrees above the tonic
 DEGREES = {"I": 0, "ii": 1, "IV": 3, "V": 4, "vi": 5}  # scale-degree index of each chord's root
-MOVES = {"I": ("IV", "V", "vi"), "ii": ("V",), "IV": ("I", "V", "ii"), "V": ("I", "vi"), "vi": ("ii", "IV")}
+CYCLE = ("I", "vi", "IV", "V")
+MELODIES = ((0, 1, 2, 3), (3, 2, 1, 0))  # the bar's melody notes: root, third, fifth, octave; up or down
 BAR = 4  # frames per chord
+MAX_BARS = 16
 
 
 def chord_notes(tonic: int, chord: str) -> tuple[int, list[int], list[int]]:
-    """MIDI notes of one chord of the key: bass root (octave 2-3), triad (octave 3-4) and the four
-    melody notes of its bar (octave 5)."""
+    """MIDI notes of one chord of the key: bass root (octave 2-3), triad (octave 3-4) and the
+    chord's melody notes root, third, fifth, octave (octave 5)."""
     d = DEGREES[chord]
     pcs = [tonic + MAJOR[(d + 2 * i) % 7] + 12 * ((d + 2 * i) // 7) for i in range(3)]  # root, third, fifth
     bass = 36 + pcs[0]
@@ -42,46 +45,49 @@ def chord_notes(tonic: int, chord: str) -> tuple[int, list[int], list[int]]:
     return bass, triad, melody
 
 
-def _binary_entropy(p: float) -> float:
-    return 0.0 if p in (0.0, 1.0) else -(p * math.log(p) + (1 - p) * math.log(1 - p))
-
-
-def change_entropy(chord: str) -> float:
-    """Best expected NLL (nats) of the first frame after ``chord`` for independent key outputs:
-    each key sounds with the fraction of allowed next chords that hold it (the same in any key)."""
-    frames = [{bass, *triad, melody[0]} for bass, triad, melody in (chord_notes(0, c) for c in MOVES[chord])]
-    keys = set().union(*frames)
-    return sum(_binary_entropy(sum(k in f for f in frames) / len(frames)) for k in keys)
-
-
-def chord_piece(rng: random.Random, bars: int) -> tuple[np.ndarray, float]:
-    """One piece: a (bars * 4, 88) roll and the best expected NLL (nats, summed over its frames)
-    of independent key outputs that know the rules."""
-    tonic = rng.randrange(12)
-    chord, entropy = "I", 0.0
+def render(tonic: int, start: int, melody: int, bars: int) -> np.ndarray:
+    """One piece as a (bars * 4, 88) roll: key, first chord of the cycle, melody up (0) or down (1)."""
     roll = np.zeros((bars * BAR, KEYS), dtype=np.uint8)
     for bar in range(bars):
-        if bar > 0:
-            entropy += change_entropy(chord)
-            chord = rng.choice(MOVES[chord])
-        bass, triad, melody = chord_notes(tonic, chord)
-        for step in range(BAR):
-            t = bar * BAR + step
-            for note in (bass, *triad, melody[step]):
-                roll[t, note - LOWEST] = 1
-    return roll, entropy
+        bass, triad, notes = chord_notes(tonic, CYCLE[(start + bar) % len(CYCLE)])
+        for step, which in enumerate(MELODIES[melody]):
+            for note in (bass, *triad, notes[which]):
+                roll[bar * BAR + step, note - LOWEST] = 1
+    return roll
 
 
-def chord_corpus(pieces: int, seed: int, min_bars: int = 8, max_bars: int = 16) -> tuple[list[np.ndarray], float]:
+HYPOTHESES = [(tonic, start, melody) for tonic in range(12) for start in range(len(CYCLE)) for melody in range(2)]
+
+
+@functools.lru_cache(maxsize=1)
+def _best_per_frame() -> np.ndarray:
+    """(hypotheses, MAX_BARS * 4) best expected NLL of each frame of each rendering, for
+    independent key outputs that know the rules: under a uniform prior, each key sounds with the
+    fraction of renderings agreeing with the frames so far that have it."""
+    rolls = np.stack([render(*h, MAX_BARS) for h in HYPOTHESES]).astype(bool)  # (H, T, 88)
+    best = np.zeros(rolls.shape[:2])
+    for h in range(len(rolls)):
+        same = (rolls == rolls[h]).all(axis=2)  # (H, T): frame t agrees with rendering h
+        agree = np.cumprod(same, axis=1).astype(bool)  # all frames up to t agree
+        for t in range(1, rolls.shape[1]):
+            p = rolls[agree[:, t - 1], t].mean(axis=0)
+            q = p[(p > 0) & (p < 1)]
+            best[h, t] = (-q * np.log(q) - (1 - q) * np.log(1 - q)).sum()
+    return best
+
+
+def chord_corpus(pieces: int, seed: int, min_bars: int = 8, max_bars: int = MAX_BARS) -> tuple[list[np.ndarray], float]:
     """``pieces`` rolls and the best NLL per predicted frame (all but each piece's first) that a
     model with independent key outputs can expect on them, in nats."""
     rng = random.Random(seed)
-    rolls, entropy = [], 0.0
+    best = _best_per_frame()
+    rolls, total = [], 0.0
     for _ in range(pieces):
-        roll, h = chord_piece(rng, rng.randint(min_bars, max_bars))
-        rolls.append(roll)
-        entropy += h
-    return rolls, entropy / sum(len(r) - 1 for r in rolls)
+        h = rng.randrange(len(HYPOTHESES))
+        bars = rng.randint(min_bars, max_bars)
+        rolls.append(render(*HYPOTHESES[h], bars))
+        total += float(best[h, 1 : bars * BAR].sum())
+    return rolls, total / sum(len(r) - 1 for r in rolls)
 
 
 def chord_splits(pieces: int, seed: int) -> dict[str, tuple[list[np.ndarray], float]]:

@@ -31,7 +31,7 @@ def demo(out: Path, device: str) -> dict[str, str]:
     print(f"  chords: valid NLL {summary['best']:.3f} nats per frame; the rules allow {best:.3f} at best")
     written.update({f"chords {k}": v for k, v in summary.get("outputs", {}).items()})
     midi = run / "continuation.mid"
-    main(["generate", "-m", str(run / "best.pt"), "--steps", "64", "--temperature", "0.5", "--seed", "1",
+    main(["generate", "-m", str(run / "best.pt"), "--steps", "64", "--temperature", "0.3", "--seed", "1",
           "-o", str(midi), "--device", device])  # fmt: skip
     written["chords continuation (MIDI)"] = str(midi)
     written["chords continuation (piano roll)"] = str(midi.with_suffix(".png"))
