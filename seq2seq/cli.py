@@ -16,7 +16,7 @@ from pathlib import Path
 from seq2seq.config import ConfigError
 
 # Recipe packages that add sub-commands (translate, label, generate, ...).
-COMMAND_MODULES: list[str] = ["seq2seq.music.cli"]
+COMMAND_MODULES: list[str] = ["seq2seq.music.cli", "seq2seq.video.cli", "seq2seq.translation.cli"]
 
 
 class UserError(Exception):

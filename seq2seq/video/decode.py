@@ -76,53 +76,67 @@ def probe(path: str | Path) -> VideoInfo:
         return VideoInfo(path, s.codec_context.width, s.codec_context.height, rate, end, bool(container.streams.audio))
 
 
-def frames(path: str | Path, fps: float | None = None, threads: int = 0) -> Iterator[Sample]:
-    """Decoded frames of ``path``'s first video stream, at ``fps`` samples per second (None: every
-    decoded frame). Raises DecodeError for an unreadable, truncated or empty clip; the error names
-    the frame where decoding failed."""
-    import av
+class Frames:
+    """Iterable over the decoded frames of ``path``'s first video stream, at ``fps`` samples per
+    second (None: every decoded frame). After a full pass, ``decoded`` is the number of frames
+    the clip decoded to and ``first_time`` the time of its first frame in the file's timeline.
+    Raises DecodeError for an unreadable, truncated or empty clip, naming the frame where
+    decoding failed."""
 
-    path = Path(path)
-    container = _open(path)
-    with container:
-        stream = container.streams.video[0]
-        stream.thread_type = "AUTO"  # frame and slice threads
-        if threads:
-            stream.codec_context.thread_count = threads
-        nominal = 1.0 / float(stream.average_rate) if stream.average_rate else 0.0
-        step = 1.0 / fps if fps else 0.0
-        first: float | None = None
-        pending = None  # (source index, time, frame) waiting for the next frame's time
-        index = source = 0
-        try:
-            for frame in container.decode(stream):
-                if frame.time is None:  # no timestamp: assume the nominal rate
-                    t = source * nominal
-                else:
-                    t = float(frame.time)
-                if first is None:
-                    first = t
-                t -= first
-                if pending is not None:
-                    for sample in _emit(pending, t, step, index):
-                        index += 1
-                        yield sample
-                pending = (source, t, frame)
-                source += 1
-        except av.error.FFmpegError as e:
-            raise DecodeError(
-                f"{path}: decoding failed at frame {source} ({e.strerror or e}); the file is corrupt"
-            ) from None
-        if pending is None:
-            raise DecodeError(f"{path}: no frames could be decoded (an empty clip)")
-        last_duration = float(pending[2].duration * pending[2].time_base) if pending[2].duration else nominal
-        end = pending[1] + (last_duration or step or 1.0)
-        declared = _expected_end(container, stream)
-        if declared is not None and declared > 0 and end + first < 0.9 * declared - 0.5:
-            raise DecodeError(
-                f"{path}: truncated: frames end at {end + first:.2f} s of the {declared:.2f} s the file declares"
-            )
-        yield from _emit(pending, end, step, index)
+    def __init__(self, path: str | Path, fps: float | None = None, threads: int = 0) -> None:
+        if fps is not None and fps <= 0:
+            raise ValueError(f"the sampling rate must be positive, got {fps}")
+        self.path, self.fps, self.threads = Path(path), fps, threads
+        self.decoded = 0
+        self.first_time = 0.0
+
+    def __iter__(self) -> Iterator[Sample]:
+        import av
+
+        path = self.path
+        container = _open(path)
+        with container:
+            stream = container.streams.video[0]
+            stream.thread_type = "AUTO"  # frame and slice threads
+            if self.threads:
+                stream.codec_context.thread_count = self.threads
+            nominal = 1.0 / float(stream.average_rate) if stream.average_rate else 0.0
+            step = 1.0 / self.fps if self.fps else 0.0
+            first: float | None = None
+            pending = None  # (source index, time, frame) waiting for the next frame's time
+            index = source = 0
+            try:
+                for frame in container.decode(stream):
+                    t = source * nominal if frame.time is None else float(frame.time)  # no timestamp: nominal rate
+                    if first is None:
+                        first = self.first_time = t
+                    t -= first
+                    if pending is not None:
+                        for sample in _emit(pending, t, step, index):
+                            index += 1
+                            yield sample
+                    pending = (source, t, frame)
+                    source += 1
+                    self.decoded = source
+            except av.error.FFmpegError as e:
+                why = e.strerror or e
+                raise DecodeError(f"{path}: decoding failed at frame {source} ({why}); the file is corrupt") from None
+            if pending is None:
+                raise DecodeError(f"{path}: no frames could be decoded (an empty clip)")
+            last = pending[2]
+            last_duration = float(last.duration * last.time_base) if last.duration and last.time_base else nominal
+            end = pending[1] + (last_duration or step or 1.0)
+            declared = _expected_end(container, stream)
+            if declared is not None and declared > 0 and end + first < 0.9 * declared - 0.5:
+                raise DecodeError(
+                    f"{path}: truncated: frames end at {end + first:.2f} s of the {declared:.2f} s the file declares"
+                )
+            yield from _emit(pending, end, step, index)
+
+
+def frames(path: str | Path, fps: float | None = None, threads: int = 0) -> Frames:
+    """The sampled frames of a clip (see ``Frames``)."""
+    return Frames(path, fps, threads)
 
 
 def _emit(pending, next_time: float, step: float, index: int) -> Iterator[Sample]:

@@ -118,6 +118,15 @@ class Scores:
             self.per_video[name] = result
         return result
 
+    def merge(self, other: Scores) -> None:
+        """Add another accumulator's videos, e.g. to pool the folds of a cross-validation."""
+        self.correct += other.correct
+        self.frames += other.frames
+        self.edits += other.edits
+        for k, c in other.counts.items():
+            self.counts[k] = self.counts.get(k, np.zeros(3, dtype=np.int64)) + c
+        self.per_video.update(other.per_video)
+
     def summary(self) -> dict[str, float]:
         """Accuracy over all frames, edit averaged over videos, F1 from the summed counts (percent)."""
         out = {

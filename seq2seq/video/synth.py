@@ -1,8 +1,9 @@
 """Labelled clips for the demo and tests, written as real encoded video with PyAV.
 
 Each clip shows one object on a background: it appears (grows in place), then alternates between
-moving (sliding and bouncing) and changing (its colour cycles in place), then leaves (slides out
-of the frame); the scene may be empty before and after. Each phase is a label. Lengths, speeds,
+moving (sliding and bouncing, with a motion trail) and changing (striped, its colours cycling in
+place), then leaves (fades while sliding out of the frame); the scene may be empty before and
+after. Each phase is a label. Lengths, speeds,
 sizes, shapes, colours, backgrounds, frame rates and noise vary from clip to clip, all drawn from
 the clip's seed, so a seed always gives the same clip.
 
@@ -77,16 +78,27 @@ def _mask(style: ClipStyle, cx: float, cy: float, r: float) -> np.ndarray:
     return np.clip(0.5 - d, 0.0, 1.0)  # anti-aliased edge
 
 
+def _stripes(size: int, angle: float, period: float, phase: float) -> np.ndarray:
+    """(size, size, 1) 0/1 stripe pattern."""
+    y, x = np.mgrid[0:size, 0:size].astype(np.float32)
+    return (np.sin((x * math.cos(angle) + y * math.sin(angle)) * 2 * math.pi / period + phase) > 0)[..., None]
+
+
 def render(rng: random.Random, style: ClipStyle, plan: list[tuple[str, int]], noise_seed: int) -> Iterator[np.ndarray]:
-    """Frames (size, size, 3) uint8 RGB of the whole plan, in order."""
+    """Frames (size, size, 3) uint8 RGB of the whole plan, in order.
+
+    Each phase has its own look, as the steps of a real activity do: the object grows in solid
+    (appear), slides with a motion trail (move), turns striped with cycling colours in place
+    (change), and fades while sliding out of the frame (leave)."""
     noise_rng = np.random.default_rng(noise_seed)
     size, r = style.size, style.radius
     x, y = rng.uniform(r + 2, size - r - 2), rng.uniform(r + 2, size - r - 2)
     hue = style.hue
-    speed = rng.uniform(0.8, 2.2) * size / 96
+    speed = rng.uniform(1.5, 3.0) * size / 96
     angle = rng.uniform(0, 2 * math.pi)
     vx, vy = speed * math.cos(angle), speed * math.sin(angle)
-    hue_speed = rng.choice((-1, 1)) * rng.uniform(0.012, 0.03)
+    hue_speed = rng.choice((-1, 1)) * rng.uniform(0.02, 0.05)
+    stripe_angle, period = rng.uniform(0, math.pi), rng.uniform(0.25, 0.4) * r
     base = style.background[None, None, :] + style.gradient
     for label, n in plan:
         if label == "leave":  # slide out through the nearest border
@@ -95,23 +107,32 @@ def render(rng: random.Random, style: ClipStyle, plan: list[tuple[str, int]], no
             step = (dist + 2 * r) / n
             vx_leave, vy_leave = ex * step, ey * step
         for i in range(n):
-            radius = r
+            img = base.copy()
+
+            def paint(colour: np.ndarray, cx: float, cy: float, radius: float, alpha: float) -> None:
+                nonlocal img
+                m = _mask(style, cx, cy, radius)[..., None] * alpha
+                img = img * (1 - m) + colour * m
+
+            colour = _rgb(hue)[None, None, :]
             if label == "appear":
-                radius = r * (0.3 + 0.7 * (i + 1) / n)
+                paint(colour, x, y, r * (0.3 + 0.7 * (i + 1) / n), 1.0)
             elif label == "move":
                 x, y = x + vx, y + vy
                 if not r <= x <= size - r:
                     vx, x = -vx, min(max(x, r), size - r)
                 if not r <= y <= size - r:
                     vy, y = -vy, min(max(y, r), size - r)
+                for k in (4, 3, 2, 1):  # the trail: fainter copies where it just was
+                    paint(colour, x - k * vx, y - k * vy, r, 0.5 - 0.1 * k)
+                paint(colour, x, y, r, 1.0)
             elif label == "change":
                 hue += hue_speed
+                stripes = _stripes(size, stripe_angle, period, i * 0.6)
+                paint(np.where(stripes, _rgb(hue)[None, None, :], _rgb(hue + 0.5)[None, None, :]), x, y, r, 1.0)
             elif label == "leave":
                 x, y = x + vx_leave, y + vy_leave
-            img = base.copy()
-            if label != "background":
-                m = _mask(style, x, y, radius)[..., None]
-                img = img * (1 - m) + _rgb(hue)[None, None, :] * m
+                paint(colour, x, y, r, 0.85 - 0.6 * (i + 1) / n)
             img += noise_rng.normal(0.0, style.noise, img.shape)
             yield np.clip(img, 0, 255).astype(np.uint8)
 

@@ -1,0 +1,201 @@
+"""Video sub-commands: ``extract-features``, ``label``, and ``seq2seq evaluate`` for video checkpoints."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+from seq2seq.video.decode import DecodeError
+from seq2seq.video.features import BackboneError
+from seq2seq.video.label import LabelError
+from seq2seq.video.layout import LayoutError
+
+USER_ERRORS = (DecodeError, LayoutError, BackboneError, LabelError)
+COLUMNS = ("accuracy", "edit", "f1@10", "f1@25", "f1@50")
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    from seq2seq.cli import add_device
+
+    p = sub.add_parser("extract-features", help="per-frame CNN features of clips, in the action-segmentation layout")
+    p.add_argument("videos", nargs="+", help="clips or folders of clips")
+    p.add_argument("-o", "--out", required=True, help="layout folder to write (features/, groundTruth/, ...)")
+    p.add_argument("--backbone", default="resnet18", help="any torchvision classification model (default resnet18)")
+    p.add_argument(
+        "--weights", default="DEFAULT", help="torchvision weights name (DEFAULT, IMAGENET1K_V1, ...), a local "
+        "state-dict file, or none (random initialisation, seeded by --seed)"
+    )  # fmt: skip
+    p.add_argument("--fps", type=float, default=15.0, help="sampled frames per second (by timestamp)")
+    p.add_argument("--size", type=int, default=224, help="frames are resized to SIZE x SIZE")
+    p.add_argument("--batch-size", type=int, default=32)
+    p.add_argument("--float16", action="store_true", help="store features as float16 (half the disk)")
+    p.add_argument("--audio", action="store_true", help="append log-mel features of the sound track")
+    p.add_argument("--n-mels", type=int, default=64)
+    p.add_argument("--seed", type=int, default=0, help="initialisation seed of a random backbone")
+    p.add_argument("--labels", help="folder of label files NAME.txt / NAME.csv (default: beside each clip)")
+    p.add_argument("--bundle", help="also write splits/BUNDLE.bundle listing these clips")
+    p.add_argument("--overwrite", action="store_true", help="redo clips whose features exist")
+    add_device(p)
+    p.set_defaults(func=cmd_extract)
+
+    p = sub.add_parser("label", help="label every frame of clips with a video checkpoint")
+    p.add_argument("clips", nargs="+", help="clips or folders of clips")
+    p.add_argument("-m", "--model", required=True, help="video checkpoint")
+    p.add_argument("-o", "--out", default="labelled", help="output folder (default ./labelled)")
+    p.add_argument("--annotate", help="write the clip with its labels drawn: OUT.mp4 for one clip, a folder for many")
+    p.add_argument("--stream", action="store_true", help="label as frames decode (causal model); print segments")
+    p.add_argument("--truth", help="ground-truth label file (one clip) or folder of NAME.txt / NAME.csv")
+    p.add_argument("--batch-size", type=int, default=32)
+    add_device(p)
+    p.set_defaults(func=cmd_label)
+
+
+def cmd_extract(args: argparse.Namespace) -> int:
+    from seq2seq.runtime import resolve_device
+    from seq2seq.video.features import Extraction, Extractor, extract
+    from seq2seq.video.label import expand_clips
+
+    spec = Extraction(args.backbone, args.weights, args.size, args.fps, args.audio, args.n_mels, args.seed)
+    extractor = Extractor(spec, resolve_device(args.device), args.batch_size)
+    labels = Path(args.labels) if args.labels else None
+    report = extract(
+        expand_clips(args.videos), Path(args.out), extractor, labels, args.float16, args.bundle, args.overwrite
+    )
+    print(
+        f"extracted {len(report.done)} clips ({report.frames} frames, {report.fps:.1f} frames/s, "
+        f"{spec.dim} features per frame); skipped {len(report.skipped)} already done; into {args.out}"
+    )
+    return _failures(report.failed, len(report.done) + len(report.skipped) + len(report.failed))
+
+
+def _failures(failed: dict[str, str], total: int) -> int:
+    if not failed:
+        return 0
+    print(f"{len(failed)} of {total} clips failed:", file=sys.stderr)
+    for clip, why in failed.items():
+        print(f"  {clip}: {why}", file=sys.stderr)
+    return 1
+
+
+def cmd_label(args: argparse.Namespace) -> int:
+    from seq2seq.inference import load_model
+    from seq2seq.video.label import Labeller, expand_clips
+    from seq2seq.video.layout import find_label_file
+    from seq2seq.video.metrics import Scores
+
+    loaded = load_model(args.model, args.device, task="video", command="seq2seq label")
+    labeller = Labeller(loaded, args.batch_size)
+    clips = expand_clips(args.clips)
+    out = Path(args.out)
+    truth = Path(args.truth) if args.truth else None
+    if truth is not None and truth.is_file() and len(clips) > 1:
+        raise LabelError(f"--truth {truth}: one file for {len(clips)} clips; give a folder of NAME.txt / NAME.csv")
+    if truth is not None and not truth.exists():
+        raise LabelError(f"--truth {truth}: no such file or folder")
+    annotate = Path(args.annotate) if args.annotate else None
+    overall = Scores(background=frozenset(loaded.cfg.data.background))
+    failed: dict[str, str] = {}
+    for clip in clips:
+        clip_truth = truth if (truth is not None and truth.is_file()) else None
+        if truth is not None and truth.is_dir():
+            clip_truth = find_label_file(clip, truth)
+        clip_annotate = None
+        if annotate is not None:
+            clip_annotate = annotate if len(clips) == 1 and annotate.suffix else annotate / f"{clip.stem}.annotated.mp4"
+
+        def show(seg, clip=clip):
+            print(f"{clip.name}  {seg.start:8.2f} - {seg.end:8.2f} s  {seg.label}  ({seg.confidence:.2f})", flush=True)
+
+        try:
+            result = labeller.label(clip, out, args.stream, clip_truth, clip_annotate, show if args.stream else None)
+        except (*USER_ERRORS, ValueError) as e:
+            failed[str(clip)] = str(e)
+            print(f"{clip}: failed: {e}", file=sys.stderr)
+            continue
+        line = f"{clip}: {len(result.labels)} frames, {len(result.segments)} segments -> {result.outputs['labels']}"
+        if result.scores is not None:
+            overall.add([labeller.task.labels[c] for c in result.labels], result.truth, name=clip.stem)
+            line += "  " + "  ".join(f"{k} {result.scores[k]:.1f}" for k in COLUMNS)
+        print(line)
+        for what, path in result.outputs.items():
+            if what != "labels":
+                print(f"  {what}: {path}")
+    if overall.frames and len(overall.edits) > 1:
+        summary = overall.summary()
+        print(f"overall ({len(overall.edits)} clips): " + "  ".join(f"{k} {summary[k]:.1f}" for k in COLUMNS))
+    return _failures(failed, len(clips))
+
+
+# -- seq2seq evaluate ------------------------------------------------------------------------
+def evaluate_args(p: argparse.ArgumentParser) -> None:
+    g = p.add_argument_group("video checkpoints")
+    g.add_argument(
+        "--folds", nargs="+", metavar="CKPT", help="cross-validation: each checkpoint scored on its own "
+        "validation split; prints each fold, the mean over folds and the figures pooled over all videos"
+    )  # fmt: skip
+    g.add_argument("--json", metavar="OUT", help="also write the figures (per video, per fold, overall) as JSON")
+
+
+def _table(title: str, per_video: dict[str, dict[str, float]], summary: dict[str, float]) -> None:
+    width = max([len(title), 12] + [len(n) for n in per_video]) + 2
+    print(f"{title:<{width}}{'frames':>8}" + "".join(f"{c:>10}" for c in COLUMNS))
+    for name, row in per_video.items():
+        print(f"{name:<{width}}{int(row['frames']):>8}" + "".join(f"{row[c]:>10.1f}" for c in COLUMNS))
+    label = f"overall ({int(summary['videos'])} videos)"
+    print(f"{label:<{width}}{int(summary['frames']):>8}" + "".join(f"{summary[c]:>10.1f}" for c in COLUMNS))
+
+
+def _score_checkpoint(path: str, device: str, data: str | None, split: str | None):
+    from seq2seq.inference import load_model
+    from seq2seq.video.task import bundle_name, load_split
+
+    loaded = load_model(path, device, task="video", command="seq2seq evaluate")
+    task, d = loaded.task, loaded.cfg.data
+    if data:
+        d.root = data
+    root = Path(d.root)
+    index = {name: i for i, name in enumerate(task.labels)}
+    videos = load_split(root, split or bundle_name(d.valid, d.split), index, d, loaded.cfg.model.input_dim)
+    scores, _ = task.score(loaded.model, videos)
+    return scores
+
+
+def evaluate(args: argparse.Namespace) -> int | None:
+    """Per-video and overall segmentation figures of video checkpoints; None for other tasks."""
+    import numpy as np
+
+    from seq2seq.checkpoint import checkpoint_task
+    from seq2seq.video.metrics import Scores
+
+    paths = list(args.folds or [])
+    if not paths:
+        if not args.model or checkpoint_task(args.model) != "video":
+            return None
+        paths = [args.model]
+    report: dict = {"folds": {}}
+    pooled: Scores | None = None
+    for path in paths:
+        scores = _score_checkpoint(path, args.device, args.data, args.split)
+        summary = scores.summary()
+        _table(f"{path}" if len(paths) > 1 else "video", scores.per_video, summary)
+        print()
+        report["folds"][path] = {"overall": summary, "videos": scores.per_video}
+        if pooled is None:
+            pooled = Scores(background=scores.background)
+        pooled.merge(scores)
+    if len(paths) > 1:
+        means = {c: float(np.mean([f["overall"][c] for f in report["folds"].values()])) for c in COLUMNS}
+        report["mean_over_folds"] = means
+        report["pooled"] = pooled.summary()
+        print(f"{'':<24}" + "".join(f"{c:>10}" for c in COLUMNS))
+        print(f"{f'mean over {len(paths)} folds':<24}" + "".join(f"{means[c]:>10.1f}" for c in COLUMNS))
+        pooled_summary = report["pooled"]
+        label = f"pooled ({int(pooled_summary['videos'])} videos)"
+        print(f"{label:<24}" + "".join(f"{pooled_summary[c]:>10.1f}" for c in COLUMNS))
+    if args.json:
+        from seq2seq.video.layout import write_text
+
+        write_text(args.json, json.dumps(report, indent=2) + "\n")
+    return 0

@@ -1,0 +1,58 @@
+"""Timeline figures: the label of every frame as coloured bars, prediction above truth."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")  # no display on servers and CI
+import matplotlib.pyplot as plt  # noqa: E402
+from matplotlib.patches import Patch  # noqa: E402
+
+from seq2seq.video.metrics import segments  # noqa: E402
+
+
+def label_colours(labels: list[str]) -> dict[str, tuple]:
+    cmap = plt.get_cmap("tab20" if len(labels) > 10 else "tab10")
+    return {name: cmap(i % cmap.N) for i, name in enumerate(labels)}
+
+
+def plot_timelines(
+    out_png: str | Path,
+    rows: list[tuple[str, list[str], list[str] | None]],
+    labels: list[str],
+    fps: float | None = None,
+    confidence: list[list[float]] | None = None,
+) -> Path:
+    """One panel per video: (name, predicted labels, true labels or None). x is in seconds when
+    ``fps`` is given, else frames; ``confidence`` draws each frame's top probability."""
+    colours = label_colours(labels)
+    fig, axes = plt.subplots(len(rows), 1, figsize=(11, 1.2 + 1.0 * len(rows)), squeeze=False)
+    scale = 1.0 / fps if fps else 1.0
+    for n, (ax, (name, pred, truth)) in enumerate(zip(axes[:, 0], rows, strict=True)):
+        tracks = [("prediction", pred)] + ([("truth", truth)] if truth is not None else [])
+        for y, (_, seq) in enumerate(reversed(tracks)):
+            for label, start, end in segments(seq):
+                ax.broken_barh([(start * scale, (end - start) * scale)], (y + 0.1, 0.8), color=colours[label])
+        if confidence is not None and confidence[n]:
+            top = len(tracks)
+            xs = [i * scale for i in range(len(confidence[n]))]
+            ax.plot(xs, [top - 1 + 0.1 + 0.8 * c for c in confidence[n]], color="black", linewidth=0.6)
+        ax.set_yticks([y + 0.5 for y in range(len(tracks))], [t for t, _ in reversed(tracks)])
+        ax.set_xlim(0, len(pred) * scale)
+        ax.set_ylim(0, len(tracks))
+        ax.set_title(name, fontsize=9, loc="left")
+    axes[-1, 0].set_xlabel("seconds" if fps else "frame")
+    used = [name for name in labels if any(name in row[1] or (row[2] and name in row[2]) for row in rows)]
+    fig.legend(
+        handles=[Patch(color=colours[n], label=n) for n in used], loc="upper right", fontsize=8, ncol=min(6, len(used))
+    )
+    fig.tight_layout(rect=(0, 0, 1, 0.92))
+    out_png = Path(out_png)
+    out_png.parent.mkdir(parents=True, exist_ok=True)
+    tmp = out_png.with_name(f".{out_png.stem}.tmp.png")
+    fig.savefig(tmp, dpi=100)
+    plt.close(fig)
+    tmp.replace(out_png)
+    return out_png

@@ -1,0 +1,270 @@
+"""VideoTask: label every frame of a video from its per-frame features with the core ``Tagger``.
+
+Trains on the layout of ``seq2seq.video.layout`` (features/, groundTruth/, mapping.txt,
+splits/). The loss is cross-entropy (optionally class-weighted) plus the smoothing loss of
+action segmentation (Farha and Gall, 2019): the squared difference of consecutive frames'
+log-probabilities, truncated at tau^2, weighted by lambda; it discourages flickering labels.
+Long videos can be trained on in windows (``data.chunk``); a causal tagger can also use the
+core's truncated BPTT (``train.tbptt``). Validation reports the segmentation metrics of
+``seq2seq.video.metrics``.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from torch import Tensor, nn
+
+from seq2seq.config import ConfigError
+from seq2seq.losses import class_weighted_nll
+from seq2seq.nn.models import length_mask
+from seq2seq.task import Batch, LossOutput, State, Task, length_batches, split_time
+from seq2seq.video.layout import LayoutError, Video, read_bundle, read_mapping, read_video
+from seq2seq.video.metrics import Scores
+
+
+@dataclass
+class VideoData:
+    root: str = "data/video"  # layout folder: features/, groundTruth/, mapping.txt, splits/
+    train: str = "train"  # split bundle to train on (splits/NAME.bundle); "{split}" becomes data.split
+    valid: str = "valid"  # split bundle scored during training and by `seq2seq evaluate`
+    split: int = 1  # cross-validation fold substituted into "{split}"
+    background: list[str] = field(default_factory=lambda: ["background"])  # left out of segment metrics
+    normalize: bool = True  # standardise features with the training videos' mean and std
+    chunk: int = 0  # > 0: train on windows of this many frames (half overlapping) instead of whole videos
+    sample_rate: int = 1  # keep every n-th frame (features and labels alike)
+    length_tolerance: int = 0  # frames by which features and labels may differ (trimmed); 0: must match
+    class_weights: str = "none"  # none | balanced (inverse class frequency, mean weight 1 over frames)
+    smooth_weight: float = 0.15  # lambda of the smoothing loss; 0 turns it off
+    smooth_tau: float = 4.0  # truncation of the log-probability differences
+    feature_noise: float = 0.0  # std of Gaussian noise added to (normalised) training features
+
+
+def bundle_name(template: str, split: int) -> str:
+    return template.replace("{split}", str(split))
+
+
+def load_split(root: Path, bundle: str, index: dict[str, int], d: VideoData, dim: int | None) -> list[Video]:
+    path = root / "splits" / f"{bundle}.bundle"
+    if not path.is_file():
+        found = sorted(p.stem for p in (root / "splits").glob("*.bundle"))
+        raise LayoutError(f"{path}: no such split bundle; {root} has {', '.join(found) or 'none'}")
+    names = read_bundle(path)
+    if not names:
+        raise LayoutError(f"{path}: lists no videos")
+    videos = []
+    for name in names:
+        videos.append(read_video(root, name, index, dim, d.length_tolerance, d.sample_rate))
+        dim = videos[0].features.shape[1]
+    return videos
+
+
+class VideoTask(Task):
+    name = "video"
+    Data = VideoData
+    kinds = ("tagger",)
+
+    def __init__(self, cfg) -> None:
+        super().__init__(cfg)
+        self.labels: list[str] = []
+        self.mean: Tensor | None = None
+        self.std: Tensor | None = None
+        self.extraction: dict[str, Any] | None = None
+        self.backbone: dict[str, Tensor] | None = None
+        self.train_videos: list[Video] = []
+        self.valid_videos: list[Video] = []
+        self.items: list[tuple[int, int, int]] = []  # (video, start, end) training windows
+        self.weights: Tensor | None = None
+
+    # -- data --------------------------------------------------------------------------------
+    @property
+    def root(self) -> Path:
+        return Path(self.cfg.data.root)
+
+    def prepare(self) -> None:
+        d, m = self.cfg.data, self.cfg.model
+        if m.kind != "tagger":
+            raise ConfigError(f"the video task needs model.kind = 'tagger', not '{m.kind}'")
+        if d.class_weights not in ("none", "balanced"):
+            raise ConfigError(f"data.class_weights '{d.class_weights}': use none or balanced")
+        if d.sample_rate < 1 or d.chunk < 0:
+            raise ConfigError("data.sample_rate must be >= 1 and data.chunk >= 0")
+        if not self.root.is_dir():
+            raise LayoutError(f"{self.root}: no such data folder (data.root); see docs/video.md for the layout")
+        self.labels = read_mapping(self.root / "mapping.txt")
+        index = {name: i for i, name in enumerate(self.labels)}
+        self.read_extraction()
+        dim = self.extraction["dim"] if self.extraction else None
+        self.train_videos = load_split(self.root, bundle_name(d.train, d.split), index, d, dim)
+        dim = self.train_videos[0].features.shape[1]
+        self.valid_videos = load_split(self.root, bundle_name(d.valid, d.split), index, d, dim)
+        m.input_vocab, m.input_dim, m.output_size = 0, dim, len(self.labels)
+        all_feats = np.concatenate([v.features for v in self.train_videos])
+        if d.normalize:
+            self.mean = torch.from_numpy(all_feats.mean(0))
+            self.std = torch.from_numpy(all_feats.std(0)).clamp(min=1e-6)
+        else:
+            self.mean, self.std = torch.zeros(dim), torch.ones(dim)
+        if d.class_weights == "balanced":
+            counts = np.bincount(np.concatenate([v.labels for v in self.train_videos]), minlength=len(self.labels))
+            w = np.where(counts > 0, counts.sum() / np.maximum(counts, 1) / len(self.labels), 0.0)
+            w = w / (w[np.concatenate([v.labels for v in self.train_videos])].mean())  # mean weight 1 per frame
+            self.weights = torch.tensor(w, dtype=torch.float32)
+        self.items = []
+        for i, v in enumerate(self.train_videos):
+            n = len(v.labels)
+            if d.chunk <= 0 or n <= d.chunk:
+                self.items.append((i, 0, n))
+            else:
+                starts = list(range(0, n - d.chunk, max(1, d.chunk // 2))) + [n - d.chunk]
+                self.items += [(i, s, s + d.chunk) for s in starts]
+
+    def read_extraction(self) -> None:
+        """How the features were made (written by extract-features), kept so `label` can redo it."""
+        path = self.root / "extraction.json"
+        if not path.is_file():
+            self.extraction = self.backbone = None
+            return
+        self.extraction = json.loads(path.read_text(encoding="utf-8"))
+        backbone = self.root / "backbone.pt"
+        self.backbone = torch.load(backbone, map_location="cpu", weights_only=True) if backbone.is_file() else None
+
+    def dataset(self) -> list[tuple[int, int, int]]:
+        return self.items
+
+    def train_batches(self, epoch: int) -> list[list[int]]:
+        t = self.cfg.train
+        lengths = [end - start for _, start, end in self.items]
+        return length_batches(lengths, t.batch_size, t.batch_tokens, t.seed, epoch)
+
+    def normalise(self, feats: Tensor) -> Tensor:
+        """(..., dim) raw features -> the standardised features the model was trained on."""
+        return (feats - self.mean.to(feats.device)) / self.std.to(feats.device)
+
+    def collate(self, items: list[tuple[int, int, int]]) -> Batch:
+        videos = [(self.train_videos[i], s, e) for i, s, e in items]
+        batch = self.pad([v.features[s:e] for v, s, e in videos], [v.labels[s:e] for v, s, e in videos])
+        if self.cfg.data.feature_noise > 0:
+            batch["x"] = batch["x"] + self.cfg.data.feature_noise * torch.randn_like(batch["x"])
+        return batch
+
+    def pad(self, feats: list[np.ndarray], labels: list[np.ndarray] | None = None) -> Batch:
+        """Normalised features (batch, time, dim), labels (batch, time) and lengths (batch,)."""
+        lengths = torch.tensor([len(f) for f in feats], dtype=torch.long)
+        x = torch.zeros(len(feats), int(lengths.max()), feats[0].shape[1])
+        y = torch.zeros(len(feats), int(lengths.max()), dtype=torch.long)
+        for i, f in enumerate(feats):
+            x[i, : len(f)] = self.normalise(torch.from_numpy(np.asarray(f, dtype=np.float32)))
+            if labels is not None:
+                y[i, : len(f)] = torch.from_numpy(labels[i])
+        return {"x": x, "y": y, "lengths": lengths}
+
+    def chunks(self, batch: Batch, length: int):
+        if self.cfg.model.bidirectional:
+            raise ConfigError("train.tbptt needs a causal tagger (model.bidirectional = false); use data.chunk")
+        return split_time(batch, length)
+
+    # -- training ----------------------------------------------------------------------------
+    def loss(self, model: nn.Module, batch: Batch, state: State = None) -> LossOutput:
+        logits, state = model(batch["x"], batch["lengths"], state)
+        mask = length_mask(batch["lengths"], batch["x"].size(1), logits.device)
+        total, count = class_weighted_nll(logits, batch["y"], mask, self.weights)
+        d = self.cfg.data
+        if d.smooth_weight > 0 and logits.size(1) > 1:
+            total = total + d.smooth_weight * smoothing_loss(logits, mask, d.smooth_tau)
+        return LossOutput(total, count, state)
+
+    # -- evaluation --------------------------------------------------------------------------
+    @torch.no_grad()
+    def predict(self, model: nn.Module, feats: list[np.ndarray]) -> list[Tensor]:
+        """Class probabilities (time, classes) of each video's raw features (time, dim)."""
+        device = next(model.parameters()).device
+        out = []
+        for start in range(0, len(feats), 8):
+            batch = self.pad(feats[start : start + 8])
+            logits, _ = model(batch["x"].to(device), batch["lengths"])
+            probs = torch.softmax(logits.float(), dim=-1).cpu()
+            out += [p[:n] for p, n in zip(probs, batch["lengths"].tolist(), strict=True)]
+        return out
+
+    def score(self, model: nn.Module, videos: list[Video]) -> tuple[Scores, list[Tensor]]:
+        """Segmentation scores of ``videos`` (per video and overall) and the predicted classes."""
+        scores = Scores(background=frozenset(self.background_ids()))
+        preds = [p.argmax(-1) for p in self.predict(model, [v.features for v in videos])]
+        for v, p in zip(videos, preds, strict=True):
+            scores.add(p.tolist(), v.labels.tolist(), name=v.name)
+        return scores, preds
+
+    def background_ids(self) -> set[int]:
+        return {i for i, name in enumerate(self.labels) if name in self.cfg.data.background}
+
+    @torch.no_grad()
+    def evaluate(self, model: nn.Module) -> dict[str, float]:
+        device = next(model.parameters()).device
+        total = count = 0.0
+        for start in range(0, len(self.valid_videos), 8):
+            videos = self.valid_videos[start : start + 8]
+            batch = self.pad([v.features for v in videos], [v.labels for v in videos])
+            batch = {k: v if k.endswith("lengths") else v.to(device) for k, v in batch.items()}
+            out = self.loss(model, batch)
+            total, count = total + float(out.loss), count + float(out.count)
+        scores, _ = self.score(model, self.valid_videos)
+        summary = scores.summary()
+        return {
+            "loss": total / max(count, 1.0),
+            **{k: summary[k] for k in ("accuracy", "edit", "f1@10", "f1@25", "f1@50")},
+        }
+
+    def metric_mode(self, metric: str) -> str:
+        return "min" if metric == "loss" else "max"
+
+    def after_training(self, model: nn.Module, out_dir: str) -> dict[str, str]:
+        """Per-video validation scores (JSON) and the timeline of the first validation videos."""
+        from seq2seq.video.layout import write_text
+        from seq2seq.video.plots import plot_timelines
+
+        scores, preds = self.score(model, self.valid_videos)
+        out = Path(out_dir)
+        report = {"overall": scores.summary(), "videos": scores.per_video}
+        write_text(out / "valid_scores.json", json.dumps(report, indent=2) + "\n")
+        shown = self.valid_videos[:4]
+        png = plot_timelines(
+            out / "valid_timelines.png",
+            [
+                (v.name, [self.labels[i] for i in p.tolist()], [self.labels[i] for i in v.labels])
+                for v, p in zip(shown, preds, strict=False)
+            ],
+            self.labels,
+        )
+        return {"validation scores": str(out / "valid_scores.json"), "validation timelines": str(png)}
+
+    # -- inference ---------------------------------------------------------------------------
+    def state(self) -> dict[str, Any]:
+        return {
+            "labels": list(self.labels),
+            "mean": self.mean,
+            "std": self.std,
+            "extraction": self.extraction,
+            "backbone": self.backbone,
+        }
+
+    def load_state(self, state: dict[str, Any]) -> None:
+        self.labels = list(state.get("labels", []))
+        self.mean, self.std = state.get("mean"), state.get("std")
+        self.extraction, self.backbone = state.get("extraction"), state.get("backbone")
+
+
+def smoothing_loss(logits: Tensor, mask: Tensor, tau: float) -> Tensor:
+    """Summed truncated MSE between consecutive frames' log-probabilities (the later frame learns
+    from the earlier one, which is detached), averaged over classes. logits: (batch, time,
+    classes); mask: (batch, time)."""
+    logp = torch.log_softmax(logits.float(), dim=-1)
+    diff = (logp[:, 1:] - logp[:, :-1].detach()) ** 2
+    per_frame = diff.clamp(max=tau * tau).mean(-1)
+    both = mask[:, 1:] & mask[:, :-1]
+    return per_frame.masked_fill(~both, 0.0).sum()

@@ -1,0 +1,148 @@
+"""VideoTask on a small feature layout: bad inputs, the smoothing loss, learning, evaluation CLI."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from seq2seq.cli import main
+from seq2seq.config import load_config
+from seq2seq.video.layout import LayoutError, read_mapping, write_mapping
+from seq2seq.video.task import VideoTask, smoothing_loss
+
+REPO = Path(__file__).resolve().parents[1]
+LABELS = ["background", "a", "b", "c"]
+
+
+def make_layout(root: Path, videos: int = 24, seed: int = 0, dim: int = 6) -> Path:
+    """Videos of segments background, a|b, c, background; each frame's features are a noisy
+    one-hot of its class in the first 4 dims, so a frame alone is often wrong (noise) but the
+    segment is clear: what a temporal model with smoothing fixes."""
+    rng = np.random.default_rng(seed)
+    write_mapping(root / "mapping.txt", LABELS)
+    names = []
+    for v in range(videos):
+        plan = [0, int(rng.integers(1, 3)), 3, 0]
+        labels = np.concatenate([np.full(int(rng.integers(6, 20)), c) for c in plan])
+        x = rng.normal(0, 0.9, (len(labels), dim)).astype(np.float32)
+        x[np.arange(len(labels)), labels] += 1.0
+        name = f"v{v:02d}"
+        (root / "features").mkdir(parents=True, exist_ok=True)
+        np.save(root / "features" / f"{name}.npy", x.T)
+        (root / "groundTruth").mkdir(exist_ok=True)
+        (root / "groundTruth" / f"{name}.txt").write_text("".join(f"{LABELS[c]}\n" for c in labels))
+        names.append(name)
+    (root / "splits").mkdir(exist_ok=True)
+    cut = videos * 3 // 4
+    (root / "splits" / "train.bundle").write_text("".join(f"{n}.txt\n" for n in names[:cut]))
+    (root / "splits" / "valid.bundle").write_text("".join(f"{n}\n" for n in names[cut:]))
+    return root
+
+
+def config(root: Path, out: Path, *overrides: str):
+    return load_config(
+        REPO / "recipes" / "video" / "demo.toml",
+        [f"data.root={root}", f"train.out_dir={out}", "train.device=cpu", "train.progress=false", *overrides],
+    )
+
+
+def test_smoothing_loss_by_hand():
+    logits = torch.tensor([[[0.0, 0.0], [2.0, 0.0], [2.0, 0.0]]])
+    mask = torch.tensor([[True, True, True]])
+    logp = torch.log_softmax(logits, -1)[0]
+    expected = ((logp[1] - logp[0]) ** 2).mean() + 0.0
+    assert smoothing_loss(logits, mask, tau=4.0) == pytest.approx(float(expected))
+    # truncated at tau^2 and masked past the length
+    big = torch.tensor([[[0.0, 0.0], [50.0, 0.0]]])
+    # per class: (ln 2)^2 = 0.48 stays, (50 - ln 2)^2 is cut to tau^2 = 1; then the mean over classes
+    assert smoothing_loss(big, torch.tensor([[True, True]]), tau=1.0) == pytest.approx((np.log(2) ** 2 + 1) / 2)
+    assert smoothing_loss(big, torch.tensor([[True, False]]), tau=1.0) == 0.0
+
+
+def test_bad_layouts_name_the_file_and_the_fix(tmp_path):
+    root = make_layout(tmp_path / "data", videos=4)
+    task = VideoTask(config(root, tmp_path / "run"))
+    (root / "splits" / "valid.bundle").write_text("v03\n")
+    (root / "splits" / "train.bundle").write_text("v00\nv01\nv02\n")
+    task.prepare()  # fine as written
+
+    gt = root / "groundTruth" / "v01.txt"
+    good = gt.read_text()
+    gt.write_text(good.replace("background", "nothing", 1))
+    with pytest.raises(LayoutError, match=r"v01.txt:1: label 'nothing' is not in mapping.txt"):
+        VideoTask(config(root, tmp_path / "run")).prepare()
+    gt.write_text("".join(good.splitlines(keepends=True)[:-2]))
+    frames = len(good.splitlines())
+    with pytest.raises(LayoutError, match=f"{frames} feature frames but .*v01.txt has {frames - 2} labels"):
+        VideoTask(config(root, tmp_path / "run")).prepare()
+    VideoTask(config(root, tmp_path / "run", "data.length_tolerance=2")).prepare()  # trimmed when allowed
+    gt.write_text(good)
+
+    feats = root / "features" / "v02.npy"
+    kept = feats.read_bytes()
+    np.save(feats, np.zeros((5, frames), np.float32))
+    with pytest.raises(LayoutError, match=r"v02.npy: has shape \(5, \d+\), expected \(6, T\)"):
+        VideoTask(config(root, tmp_path / "run")).prepare()
+    np.save(feats, np.zeros((6, 3, 2), np.float32))
+    with pytest.raises(LayoutError, match=r"v02.npy: has shape \(6, 3, 2\)"):
+        VideoTask(config(root, tmp_path / "run")).prepare()
+    feats.write_bytes(b"garbage")
+    with pytest.raises(LayoutError, match="v02.npy: not a readable .npy"):
+        VideoTask(config(root, tmp_path / "run")).prepare()
+    feats.write_bytes(kept)
+    with pytest.raises(LayoutError, match="no such split bundle"):
+        VideoTask(config(root, tmp_path / "run", "data.valid=test")).prepare()
+    (root / "mapping.txt").write_text("0 background\n2 a\n")
+    with pytest.raises(LayoutError, match=r"mapping.txt:2: expected '1 LABEL'"):
+        read_mapping(root / "mapping.txt")
+
+
+@pytest.mark.slow
+def test_tagger_learns_segments_beyond_frame_noise_and_evaluate_prints_them(tmp_path, capsys):
+    from seq2seq.train import Trainer
+
+    root = make_layout(tmp_path / "data")
+    cfg = config(root, tmp_path / "run", "train.epochs=25", "model.hidden_size=32", "model.embed_dim=16")
+    summary = Trainer(cfg).fit()
+    best = json.loads((tmp_path / "run" / "valid_scores.json").read_text())["overall"]
+    assert summary["best"] >= 90 and best["accuracy"] >= 90 and best["edit"] >= 85
+    # a frame-wise argmax of the features themselves is far noisier
+    task = VideoTask(cfg)
+    task.prepare()
+    frame_wise = np.mean(np.concatenate([v.features[:, :4].argmax(1) == v.labels for v in task.valid_videos]))
+    assert frame_wise < 0.85
+    assert (tmp_path / "run" / "valid_timelines.png").stat().st_size > 1000
+
+    capsys.readouterr()
+    assert main(["evaluate", "-m", str(tmp_path / "run" / "best.pt"), "--json", str(tmp_path / "e.json")]) == 0
+    printed = capsys.readouterr().out
+    assert "v18" in printed and "overall (6 videos)" in printed
+    scores = json.loads((tmp_path / "e.json").read_text())
+    fold = next(iter(scores["folds"].values()))
+    assert fold["overall"]["f1@50"] == pytest.approx(best["f1@50"])
+    # cross-validation style: the same checkpoint twice averages to itself
+    ckpt = str(tmp_path / "run" / "best.pt")
+    assert main(["evaluate", "--folds", ckpt, ckpt, "--json", str(tmp_path / "f.json")]) == 0
+    folds = json.loads((tmp_path / "f.json").read_text())
+    assert folds["mean_over_folds"]["edit"] == pytest.approx(best["edit"])
+    assert folds["pooled"]["videos"] == 6  # the same videos pooled once per name
+
+
+def test_causal_tagger_trains_in_tbptt_chunks_and_bidirectional_refuses(tmp_path):
+    from seq2seq.config import ConfigError
+    from seq2seq.train import Trainer
+
+    root = make_layout(tmp_path / "data", videos=8)
+    cfg = config(root, tmp_path / "run", "model.bidirectional=false", "train.tbptt=10", "train.epochs=1")
+    assert Trainer(cfg).fit()["steps"] > 0
+    cfg = config(root, tmp_path / "run2", "train.tbptt=10", "train.epochs=1")
+    with pytest.raises(ConfigError, match="causal tagger"):
+        Trainer(cfg).fit()
+    cfg = config(root, tmp_path / "run3", "data.chunk=12", "data.class_weights=balanced", "train.epochs=1")
+    trainer = Trainer(cfg)
+    assert all(end - start <= 12 for _, start, end in trainer.task.items)
+    assert trainer.task.weights is not None and trainer.task.weights[0] < trainer.task.weights[1]
