@@ -13,7 +13,8 @@ renderings that agree with the frames so far.
 
 ``text``: English-like sentences with quotations and bracketed asides, wrapped into lines, for
 the character model and for ``seq2seq inspect`` (quotes, brackets and line position are the
-properties it looks for).
+properties it looks for). What is inside quotes or brackets has the grammar of what is outside,
+so a model can only close them by remembering that they are open.
 """
 
 from __future__ import annotations
@@ -101,22 +102,26 @@ NAMES = ("Anna", "Tom", "Maria", "Sam", "Lena", "Oskar")
 SUBJECTS = ("the cat", "a dog", "my friend", "the old man", "the teacher", "a small bird", "her brother")
 VERBS = ("saw", "liked", "found", "painted", "followed", "asked about", "forgot", "carried")
 OBJECTS = ("the red house", "a small boat", "the river", "some bread", "the garden", "a long letter", "the key")
-PLACES = ("near the bridge", "in the morning", "after the rain", "by the window", "at the market")
 SAYS = ("said", "asked", "whispered", "answered")
 
 
 def _clause(rng: random.Random) -> str:
-    return f"{rng.choice(SUBJECTS + NAMES)} {rng.choice(VERBS)} {rng.choice(OBJECTS)}"
+    """Subject, verb, object; sometimes with a bracketed clause of the same grammar after it, so
+    only a memory of the open bracket tells where the ')' goes."""
+    clause = f"{rng.choice(SUBJECTS + NAMES)} {rng.choice(VERBS)} {rng.choice(OBJECTS)}"
+    if rng.random() < 0.25:
+        clause += f" ({rng.choice(SUBJECTS + NAMES)} {rng.choice(VERBS)} {rng.choice(OBJECTS)})"
+    return clause[0].upper() + clause[1:]
 
 
 def _sentence(rng: random.Random) -> str:
-    clause = _clause(rng)
-    if rng.random() < 0.3:
-        clause += f" ({rng.choice(PLACES)})"
+    """A statement, or a quotation of one to three sentences followed by who said it: a sentence
+    inside quotes ends like one outside, so only a memory of the open quote tells where the
+    closing '"' goes."""
     if rng.random() < 0.35:
-        mark = "?" if rng.random() < 0.3 else ","
-        return f'"{clause[0].upper()}{clause[1:]}{mark}" {rng.choice(SAYS)} {rng.choice(NAMES)}.'
-    return f"{clause[0].upper()}{clause[1:]}."
+        said = " ".join(f"{_clause(rng)}{rng.choice('..?')}" for _ in range(rng.randint(1, 3)))
+        return f'"{said}" {rng.choice(SAYS)} {rng.choice(NAMES)}.'
+    return f"{_clause(rng)}."
 
 
 def short_text(sentences: int, seed: int, width: int = 64) -> str:
