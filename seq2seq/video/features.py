@@ -90,7 +90,9 @@ def load_backbone(spec: Extraction, state: dict | None = None) -> nn.Module:
         return strip_classifier(model).eval()
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(spec.seed)
-        model = strip_classifier(torchvision.models.get_model(spec.backbone, weights=None))
+        model = torchvision.models.get_model(spec.backbone, weights=None)
+    expected = set(model.state_dict())  # with the classifier, whose weights a file may hold
+    model = strip_classifier(model)
     if state is None and spec.weights not in ("none", ""):
         path = Path(spec.weights)
         if not path.is_file():
@@ -104,6 +106,12 @@ def load_backbone(spec: Extraction, state: dict | None = None) -> nn.Module:
                 state = state[key]
     if state is not None:
         own = model.state_dict()
+        foreign = [k for k in state if k not in expected]
+        if foreign:
+            raise BackboneError(
+                f"weights hold {len(foreign)} tensors that {spec.backbone} does not have, e.g. '{foreign[0]}': "
+                "weights of another model?"
+            )
         kept = {k: v for k, v in state.items() if k in own}  # drops the removed classifier's weights
         missing = [k for k in own if k not in kept]
         if missing:
