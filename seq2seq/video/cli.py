@@ -87,6 +87,8 @@ def cmd_label(args: argparse.Namespace) -> int:
 
     loaded = load_model(args.model, args.device, task="video", command="seq2seq label")
     labeller = Labeller(loaded, args.batch_size)
+    if args.stream:
+        labeller.check_stream()
     clips = expand_clips(args.clips)
     out = Path(args.out)
     truth = Path(args.truth) if args.truth else None

@@ -126,6 +126,14 @@ class Labeller:
             )
         self.causal = bool(getattr(self.model, "causal", False))
 
+    def check_stream(self) -> None:
+        """Streaming needs a tagger that never looks ahead."""
+        if not self.causal:
+            raise LabelError(
+                f"{self.loaded.path}: --stream needs a causal tagger (model.bidirectional = false); this one is "
+                "bidirectional, so it labels offline"
+            )
+
     def probabilities(self, clip: Path, stream: bool, frames: Frames, keep_frames: bool = False) -> Iterator:
         """(samples, probabilities (B, classes)) batch by batch. Offline: features of the whole
         clip first, then one pass of the tagger; streaming: each batch through the causal tagger
@@ -157,11 +165,8 @@ class Labeller:
         on_segment: Callable[[Segment], None] | None = None,
     ) -> Result:
         """Label one clip and write its outputs; raises on a clip that cannot be read."""
-        if stream and not self.causal:
-            raise LabelError(
-                f"{self.loaded.path}: --stream needs a causal tagger (model.bidirectional = false); this one is "
-                "bidirectional, so it labels offline"
-            )
+        if stream:
+            self.check_stream()
         names = self.task.labels
         name = clip.stem
         frames = Frames(clip, self.spec.fps)

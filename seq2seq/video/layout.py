@@ -217,4 +217,4 @@ def read_video(
     x = np.asarray(feats[:, :frames], dtype=np.float32).T
     if not np.isfinite(x).all():
         raise LayoutError(f"{feat_path}: holds NaN or infinite values")
-    return Video(name, np.ascontiguousarray(x[::sample_rate]), ids[::sample_rate])
+    return Video(name, np.array(x[::sample_rate], dtype=np.float32, order="C"), ids[::sample_rate].copy())

@@ -98,7 +98,7 @@ def render(rng: random.Random, style: ClipStyle, plan: list[tuple[str, int]], no
     angle = rng.uniform(0, 2 * math.pi)
     vx, vy = speed * math.cos(angle), speed * math.sin(angle)
     hue_speed = rng.choice((-1, 1)) * rng.uniform(0.02, 0.05)
-    stripe_angle, period = rng.uniform(0, math.pi), rng.uniform(0.25, 0.4) * r
+    stripe_angle, period = rng.uniform(0, math.pi), rng.uniform(0.5, 0.7) * r
     base = style.background[None, None, :] + style.gradient
     for label, n in plan:
         if label == "leave":  # slide out through the nearest border
@@ -148,7 +148,7 @@ def clip_style(rng: random.Random, size: int) -> ClipStyle:
         background=background,
         gradient=np.repeat(ramp[..., None], 3, axis=2),
         shape=rng.choice(("circle", "square", "diamond")),
-        radius=rng.uniform(0.12, 0.22) * size,
+        radius=rng.uniform(0.18, 0.26) * size,
         hue=(bg_hue + rng.uniform(0.25, 0.75)) % 1.0,  # stands out from the background
         noise=rng.uniform(2.0, 8.0),
     )
@@ -203,8 +203,10 @@ def write_clip(
             stream.pix_fmt = "yuv420p"
             stream.time_base = stream.codec_context.time_base = tick
             if codec == "libx264":
-                # AVI stores no reordered timestamps: no B-frames there
-                stream.options = {"crf": "18", "preset": "veryfast", **({"bf": "0"} if fmt == "avi" else {})}
+                # small frames: one thread; AVI stores no reordered timestamps: no B-frames there
+                stream.options = {"crf": "18", "preset": "veryfast", "threads": "1"}
+                if fmt == "avi":
+                    stream.options = {**stream.options, "bf": "0"}
             for k, (img, ms) in enumerate(zip(render(rng, style, plan, seed), times_ms, strict=True)):
                 frame = av.VideoFrame.from_ndarray(img, format="rgb24")
                 frame.pts, frame.time_base = (k if fmt == "avi" else ms), tick
