@@ -11,6 +11,8 @@ from collections.abc import Callable
 from pathlib import Path
 
 from seq2seq.music.demo import demo as music_demo
+from seq2seq.translation.demo import demo as translation_demo
+from seq2seq.video.demo import demo as video_demo
 
 REPO = Path(__file__).resolve().parents[1]
 RECIPES = REPO / "recipes"
@@ -40,7 +42,12 @@ def toy_demo(out: Path, device: str) -> dict[str, str]:
     return {**summary.get("outputs", {}), "toy reversals": str(run / "examples.txt")}
 
 
-DEMOS: dict[str, Callable[[Path, str], dict[str, str]]] = {"toy": toy_demo, "music": music_demo}
+DEMOS: dict[str, Callable[[Path, str], dict[str, str]]] = {
+    "toy": toy_demo,
+    "music": music_demo,
+    "translation": translation_demo,
+    "video": video_demo,
+}
 
 
 def run_demos(out: Path, only: list[str] | None, device: str) -> int:

@@ -1,0 +1,150 @@
+"""Translating id sequences and text lines with a trained model: batching by length, the core's
+``beam_search``, long inputs split into pieces the model can handle, detokenised text out.
+
+Used by validation during training, by ``seq2seq translate`` and by ``seq2seq evaluate``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+import torch
+from torch import Tensor, nn
+
+from seq2seq.search import Hypothesis, beam_search, max_lengths
+from seq2seq.task import pad
+from seq2seq.translation.subwords import BOS, EOS, PAD, Subwords
+
+# Pieces after which a long input is best cut: sentence and clause ends.
+BREAKS = (".", "!", "?", ";", ":", ",")
+
+
+@dataclass
+class Options:
+    """How to search: beam size, GNMT length penalty alpha, hypotheses per input, output length
+    limit (ratio * input length + offset) and the padded source tokens per batch."""
+
+    beam: int = 5
+    alpha: float = 1.0
+    nbest: int = 1
+    max_len_ratio: float = 2.0
+    max_len_offset: int = 10
+    batch_tokens: int = 2000
+
+
+def length_groups(lengths: Sequence[int], batch_tokens: int) -> list[list[int]]:
+    """Indices in batches of similar length, longest first, each at most ``batch_tokens`` padded
+    tokens (a single longer item gets a batch of its own)."""
+    order = sorted(range(len(lengths)), key=lambda i: -lengths[i])
+    groups: list[list[int]] = []
+    for i in order:
+        # sorted longest first: the first item of a group is its longest
+        if groups and lengths[groups[-1][0]] * (len(groups[-1]) + 1) <= batch_tokens:
+            groups[-1].append(i)
+        else:
+            groups.append([i])
+    return groups
+
+
+@torch.no_grad()
+def search_ids(model: nn.Module, sources: Sequence[Sequence[int]], opts: Options) -> list[list[Hypothesis]]:
+    """The ``opts.nbest`` best hypotheses of each source id list (in input order), found by the
+    core's batched beam search; an empty source gives one empty hypothesis."""
+    device = next(model.parameters()).device
+    results: list[list[Hypothesis]] = [[Hypothesis([], 0.0, 0.0)] for _ in sources]
+    todo = [i for i, s in enumerate(sources) if len(s) > 0]
+    for group in length_groups([len(sources[i]) for i in todo], opts.batch_tokens):
+        rows = [todo[g] for g in group]
+        src, lengths = pad([sources[i] for i in rows], PAD)
+        state = model.start(src.to(device), lengths)
+        first = torch.full((len(rows),), BOS, dtype=torch.long, device=device)
+        limit = max_lengths(lengths, opts.max_len_ratio, opts.max_len_offset).to(device)
+        hyps = beam_search(
+            model, state, first, limit, EOS, beam_size=opts.beam, alpha=opts.alpha, nbest=opts.nbest,
+            pad_id=PAD, blocked=(BOS,),
+        )  # fmt: skip
+        for i, h in zip(rows, hyps, strict=True):
+            results[i] = h
+    return results
+
+
+def split_long(ids: Sequence[int], pieces: Sequence[str], limit: int) -> list[list[int]]:
+    """Cut a too-long id list into parts of at most ``limit`` ids, preferably after punctuation,
+    else before a word start (a piece beginning with '▁'), else anywhere."""
+    parts: list[list[int]] = []
+    start = 0
+    while len(ids) - start > limit:
+        window = range(start + limit, start + max(1, limit // 2) - 1, -1)  # cut positions, latest first
+        cut = next((c for c in window if pieces[c - 1].strip("▁") in BREAKS), None)
+        cut = cut or next((c for c in window if pieces[c].startswith("▁")), start + limit)
+        parts.append(list(ids[start:cut]))
+        start = cut
+    parts.append(list(ids[start:]))
+    return parts
+
+
+class Translator:
+    """Raw text lines in, detokenised translations out, with a trained model and its subwords.
+
+    ``max_src_len`` is the longest source the model was trained on: a longer input is translated
+    in pieces of at most that length, and ``warn`` is told which line it was.
+    """
+
+    def __init__(
+        self, model: nn.Module, subwords: Subwords, max_src_len: int, warn: Callable[[str], None] | None = None
+    ) -> None:
+        self.model = model
+        self.subwords = subwords
+        self.max_src_len = max_src_len
+        self.warn = warn or (lambda message: None)
+
+    def translate(self, lines: Sequence[str], opts: Options, first_line: int = 1) -> list[list[tuple[str, float]]]:
+        """For each line, its ``nbest`` (translation, score) pairs, best first. An empty or blank
+        line gives [('', 0.0)]. ``first_line`` numbers the lines in warnings."""
+        encoded = self.subwords.encode_src(lines)
+        sources: list[list[int]] = []
+        owner: list[int] = []  # line index of each source part
+        for i, ids in enumerate(encoded):
+            parts = [ids]
+            if self.max_src_len > 0 and len(ids) > self.max_src_len:
+                parts = split_long(ids, self.subwords.src_pieces(ids), self.max_src_len)
+                self.warn(
+                    f"line {first_line + i}: {len(ids)} subwords, more than the {self.max_src_len} the model was "
+                    f"trained on; translated in {len(parts)} pieces"
+                )
+            sources.extend(parts)
+            owner.extend([i] * len(parts))
+        found = search_ids(self.model, sources, opts)
+        out: list[list[tuple[str, float]]] = [[] for _ in lines]
+        by_line: dict[int, list[list[Hypothesis]]] = {}
+        for i, hyps in zip(owner, found, strict=True):
+            by_line.setdefault(i, []).append(hyps)
+        for i, parts in by_line.items():
+            if len(parts) == 1:
+                hyps = parts[0]
+                texts = self.subwords.decode_tgt([h.tokens for h in hyps])
+                out[i] = [(t, h.score) for t, h in zip(texts, hyps, strict=True)]
+            else:  # pieces of a long line: the best of each, joined
+                tokens = [t for hyps in parts for t in hyps[0].tokens]
+                out[i] = [(self.subwords.decode_tgt([tokens])[0], sum(h[0].score for h in parts))]
+        return out
+
+    def best(self, lines: Sequence[str], opts: Options) -> list[str]:
+        """The best translation of each line."""
+        return [hyps[0][0] for hyps in self.translate(lines, opts)]
+
+    @torch.no_grad()
+    def attention(self, line: str, translation: str) -> tuple[list[str], list[str], Tensor]:
+        """Source pieces, target pieces (with the end-of-sentence token) and the attention weights
+        (target, source) of the model reading ``translation`` for ``line``."""
+        device = next(self.model.parameters()).device
+        src = self.subwords.encode_src([line])[0][: self.max_src_len or None]
+        tgt = self.subwords.encode_tgt([translation])[0]
+        src_t, lengths = pad([src], PAD)
+        state = self.model.start(src_t.to(device), lengths)
+        tgt_in = torch.tensor([[BOS, *tgt]], device=device)
+        _, weights = self.model.decoder(tgt_in, state)
+        if weights is None:
+            raise ValueError("this model has no attention (model.attention = 'none'): nothing to plot")
+        return self.subwords.src_pieces(src), [*self.subwords.tgt_pieces(tgt), "</s>"], weights[0].float().cpu()
