@@ -8,7 +8,6 @@ aligned here. Every problem is reported with the file and the 1-based line numbe
 from __future__ import annotations
 
 import gzip
-import io
 from collections.abc import Iterator
 from pathlib import Path
 from typing import BinaryIO
@@ -106,8 +105,3 @@ def write_lines(path: str | Path, lines: list[str]) -> None:
             f.write(data)
 
     atomic_write(path, write)
-
-
-def text_stream(stream: BinaryIO) -> io.TextIOBase:
-    """A UTF-8 text writer over a binary stream that writes ``\\n`` line ends on every platform."""
-    return io.TextIOWrapper(stream, encoding="utf-8", newline="\n", write_through=True)
