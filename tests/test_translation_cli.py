@@ -39,8 +39,8 @@ def run(tmp_path_factory):
     cfg = load_config(
         DEMO,
         [f"train.out_dir={folder}", "train.device=cpu", "train.progress=false", "data.generated_train=1500",
-         "data.generated_valid=30", "data.generated_test=30", "data.vocab_size=150", "train.max_steps=45",
-         "train.eval_every=15", "train.scheduler=constant", "search.beam_size=3"],
+         "data.generated_valid=16", "data.generated_test=16", "data.vocab_size=150", "train.max_steps=30",
+         "train.eval_every=10", "train.scheduler=constant", "search.beam_size=3", "model.hidden_size=96"],
     )  # fmt: skip
     Trainer(cfg).fit()
     torch.set_num_threads(threads)

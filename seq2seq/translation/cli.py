@@ -14,9 +14,10 @@ from seq2seq.translation.translate import TranslateError
 USER_ERRORS = (TextError, SubwordError, TranslateError)
 
 
-def add_search(p: argparse.ArgumentParser) -> None:
+def add_search(p: argparse.ArgumentParser, length_penalty: bool = True) -> None:
     p.add_argument("--beam", type=int, help="beam size (default: the recipe's search.beam_size)")
-    p.add_argument("--length-penalty", type=float, help="GNMT alpha; 0 ranks by log-probability (default: recipe)")
+    if length_penalty:
+        p.add_argument("--length-penalty", type=float, help="GNMT alpha; 0: rank by log-probability (default: recipe)")
     p.add_argument("--batch-tokens", type=int, default=2000, help="padded source subwords per batch")
 
 
@@ -26,12 +27,14 @@ def load(path: str, device: str, command: str):
     return load_model(path, device, task="translation", command=command)
 
 
-def options(loaded, args: argparse.Namespace, nbest: int = 1):
+def options(loaded, args: argparse.Namespace, nbest: int = 1, alpha: float | None = None):
+    """Search options: the command line's where given, else the checkpoint's [search]."""
     from seq2seq.translation.translator import Options
 
     s = loaded.cfg.search
     beam = args.beam if args.beam is not None else s.beam_size
-    alpha = args.length_penalty if args.length_penalty is not None else s.length_penalty
+    if alpha is None:
+        alpha = args.length_penalty if args.length_penalty is not None else s.length_penalty
     if beam < 1:
         raise TranslateError(f"--beam {beam}: give at least 1 (1 is greedy search)")
     if nbest < 1 or nbest > beam:
@@ -76,8 +79,7 @@ def cmd_select(args: argparse.Namespace) -> int:
         loaded = load(path, args.device, "select")
         translator = translator_of(loaded, quiet=True)
         for alpha in args.length_penalties:
-            args.length_penalty = alpha
-            bleu = score(translator.best(src, options(loaded, args)), ref).bleu
+            bleu = score(translator.best(src, options(loaded, args, alpha=alpha)), ref).bleu
             grid.append({"checkpoint": path, "length_penalty": alpha, "bleu": bleu})
             print(f"{path}  length penalty {alpha:g}: BLEU {bleu:.2f}", file=sys.stderr)
     best = max(grid, key=lambda g: g["bleu"])
@@ -94,6 +96,8 @@ def cmd_select(args: argparse.Namespace) -> int:
 
 
 def register(sub: argparse._SubParsersAction) -> None:
+    from seq2seq.cli import add_device
+
     p = sub.add_parser("translate", help="translate text lines with a translation checkpoint")
     p.add_argument("-m", "--model", required=True, help="checkpoint (holds its SentencePiece model)")
     p.add_argument("-i", "--input", help="UTF-8 text, one sentence per line, plain or .gz (default: stdin)")
@@ -105,7 +109,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--plot-line", type=int, default=0, help="which input line to plot (default: first non-empty)")
     p.add_argument("--quiet", action="store_true", help="no warnings about long lines")
     p.add_argument("--no-progress", action="store_true", help="no progress bar even on a terminal")
-    p.add_argument("--device", default="auto", help="auto, cpu, cuda or cuda:N")
+    add_device(p)
     p.set_defaults(func=cmd_translate)
 
     p = sub.add_parser(
@@ -115,9 +119,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--src", required=True, help="validation source text")
     p.add_argument("--ref", required=True, help="validation reference text")
     p.add_argument("--length-penalties", type=float, nargs="+", default=[0.0, 0.6, 1.0, 1.4], help="alphas to try")
-    add_search(p)
+    add_search(p, length_penalty=False)
     p.add_argument("-o", "--output", required=True, help="the chosen checkpoint, with its length penalty")
-    p.add_argument("--device", default="auto", help="auto, cpu, cuda or cuda:N")
+    add_device(p)
     p.set_defaults(func=cmd_select)
 
 
