@@ -3,6 +3,7 @@ corpora, transposition, and bad data reaching training."""
 
 from __future__ import annotations
 
+import json
 import math
 import pickle
 
@@ -196,3 +197,17 @@ def test_bad_data_and_config_are_refused(tmp_path):
         Trainer(music_cfg(tmp_path, {"path": str(tmp_path / "notes.csv")}))
     with pytest.raises(MusicDataError, match="missing.mat: no such file"):
         Trainer(music_cfg(tmp_path, {"path": str(tmp_path / "missing.mat")}))
+
+
+def test_jsb_recipe_runs_on_the_shared_data(tmp_path, shared_data):
+    """recipes/music/jsb.toml, shrunk to one epoch of a small model: the real data flows through
+    training, selection and the test score."""
+    overrides = [f"data.path={shared_data / 'polyphonic' / 'JSB_Chorales.mat'}", f"train.out_dir={tmp_path}/run",
+                 "train.device=cpu", "train.epochs=1", "model.hidden_size=32", "model.embed_dim=32"]  # fmt: skip
+    cfg = load_config(REPO / "recipes" / "music" / "jsb.toml", overrides)
+    cfg.train.progress = False
+    summary = Trainer(cfg).fit()
+    scores = json.loads((tmp_path / "run" / "test_scores.json").read_text())
+    assert scores["valid"]["steps"] == 4602 - 76 and scores["test"]["steps"] == 4725 - 77
+    assert scores["valid"]["nll"] == pytest.approx(summary["best"])
+    assert 8 < scores["test"]["nll"] < 61  # better than knowing nothing (88 log 2)

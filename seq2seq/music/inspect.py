@@ -109,8 +109,9 @@ def write_html(path: str | Path, text: str, panels: list[tuple[str, np.ndarray]]
         "white-space:pre-wrap} span{padding:0 0.5px}</style></head><body>",
         "<p>Each character is coloured by the unit's activation after reading it, relative to the "
         "unit's median over the text (hover for the value): "
-        "<span style='background:rgb(59,76,192);color:white'>&nbsp;-1&nbsp;</span> ... "
-        "<span style='background:rgb(180,4,38);color:white'>&nbsp;+1&nbsp;</span></p>",
+        f"<span style='background:{_rgb(-1.0)};color:white'>&nbsp;below&nbsp;</span> ... "
+        f"<span style='background:{_rgb(0.0)}'>&nbsp;median&nbsp;</span> ... "
+        f"<span style='background:{_rgb(1.0)};color:white'>&nbsp;above&nbsp;</span></p>",
     ]
     for title, values in panels:
         parts.append(f"<h3>{html.escape(title)}</h3><pre>")
