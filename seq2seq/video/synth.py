@@ -1,7 +1,7 @@
 """Labelled clips for the demo and tests, written as real encoded video with PyAV.
 
 Each clip shows one object on a background: it appears (grows in place), then alternates between
-moving (sliding and bouncing, with a motion trail) and changing (striped, its colours cycling in
+moving (sliding and bouncing, with a motion trail) and changing (striped, its colours flickering in
 place), then leaves (fades while sliding out of the frame); the scene may be empty before and
 after. Each phase is a label. Lengths, speeds,
 sizes, shapes, colours, backgrounds, frame rates and noise vary from clip to clip, all drawn from
@@ -88,7 +88,7 @@ def render(rng: random.Random, style: ClipStyle, plan: list[tuple[str, int]], no
     """Frames (size, size, 3) uint8 RGB of the whole plan, in order.
 
     Each phase has its own look, as the steps of a real activity do: the object grows in solid
-    (appear), slides with a motion trail (move), turns striped with cycling colours in place
+    (appear), slides with a motion trail (move), turns striped with flickering colours in place
     (change), and fades while sliding out of the frame (leave)."""
     noise_rng = np.random.default_rng(noise_seed)
     size, r = style.size, style.radius
@@ -97,7 +97,7 @@ def render(rng: random.Random, style: ClipStyle, plan: list[tuple[str, int]], no
     speed = rng.uniform(1.5, 3.0) * size / 96
     angle = rng.uniform(0, 2 * math.pi)
     vx, vy = speed * math.cos(angle), speed * math.sin(angle)
-    hue_speed = rng.choice((-1, 1)) * rng.uniform(0.02, 0.05)
+    hue_jump = rng.uniform(0.35, 0.5)  # per frame while changing: the colours flicker
     stripe_angle, period = rng.uniform(0, math.pi), rng.uniform(0.5, 0.7) * r
     base = style.background[None, None, :] + style.gradient
     for label, n in plan:
@@ -127,9 +127,9 @@ def render(rng: random.Random, style: ClipStyle, plan: list[tuple[str, int]], no
                     paint(colour, x - k * vx, y - k * vy, r, 0.5 - 0.1 * k)
                 paint(colour, x, y, r, 1.0)
             elif label == "change":
-                hue += hue_speed
+                hue += hue_jump
                 stripes = _stripes(size, stripe_angle, period, i * 0.6)
-                paint(np.where(stripes, _rgb(hue)[None, None, :], _rgb(hue + 0.5)[None, None, :]), x, y, r, 1.0)
+                paint(np.where(stripes, _rgb(hue)[None, None, :], _rgb(hue + 0.3)[None, None, :]), x, y, r, 1.0)
             elif label == "leave":
                 x, y = x + vx_leave, y + vy_leave
                 paint(colour, x, y, r, 0.85 - 0.6 * (i + 1) / n)
