@@ -109,35 +109,3 @@ video-gtea: $(STAMP) $(GTEA_DATA)/mapping.txt
 	done
 	$(BIN)/python -m seq2seq evaluate --data $(GTEA_DATA) --json $(OUT)/gtea/scores.json --folds \
 	  $$(for k in 1 2 3; do ls $(OUT)/gtea/split$$k/step-*.pt | tail -n 1; done)
-
-# -- translation: SentencePiece + attentional encoder-decoder + beam search (docs/translation.md) ---
-MULTI30K ?= ../shared/data/multi30k
-M30K := data/multi30k
-AVERAGE ?= 5
-
-translate-demo: $(STAMP)
-	$(BIN)/python -m seq2seq demo --only translation --out $(OUT)/demo
-
-$(M30K)/train.en.gz:
-	$(BIN)/python datasets/prepare_multi30k.py --from $(MULTI30K) --out $(M30K)
-
-# Both directions: train (or resume an unfinished run), average the last $(AVERAGE) checkpoints,
-# pick best.pt or the average and the length penalty on val, translate test_2016_flickr, score it.
-translate-multi30k: $(STAMP) $(M30K)/train.en.gz
-	$(MAKE) --no-print-directory translate-multi30k-pair SRC=en TGT=de
-	$(MAKE) --no-print-directory translate-multi30k-pair SRC=de TGT=en
-
-.PHONY: translate-multi30k-pair
-translate-multi30k-pair: $(STAMP) $(M30K)/train.en.gz
-	@run=$(OUT)/multi30k_$(SRC)_$(TGT); set -e; \
-	if [ ! -f $$run/summary.json ]; then \
-	  resume=$$(ls $$run/step-*.pt >/dev/null 2>&1 && echo --resume || true); \
-	  $(BIN)/python -m seq2seq train recipes/translation/multi30k_$(SRC)_$(TGT).toml --out $$run $$resume; \
-	fi; \
-	$(BIN)/python -m seq2seq average $$run --last $(AVERAGE) -o $$run/average.pt; \
-	$(BIN)/python -m seq2seq select $$run/best.pt $$run/average.pt --src $(M30K)/val.$(SRC).gz \
-	  --ref $(M30K)/val.$(TGT).gz -o $$run/final.pt; \
-	$(BIN)/python -m seq2seq translate -m $$run/final.pt -i $(M30K)/test_2016_flickr.$(SRC).gz \
-	  -o $$run/test_2016_flickr.$(TGT); \
-	echo "Multi30k test_2016_flickr $(SRC)->$(TGT):"; \
-	$(BIN)/python -m seq2seq evaluate --hyp $$run/test_2016_flickr.$(TGT) --ref $(M30K)/test_2016_flickr.$(TGT).gz
