@@ -1,0 +1,47 @@
+"""datasets/prepare_gtea_tcn.py turns the TCN release into the layout the GTEA recipe trains on."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from seq2seq.config import load_config
+from seq2seq.video.layout import read_bundle, read_frame_labels, read_mapping
+from seq2seq.video.task import VideoTask
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def test_prepare_gtea_release_into_the_layout(shared_data, tmp_path):
+    release = shared_data / "gtea-tcn"
+    if not release.is_dir():
+        pytest.skip("gtea-tcn not in the shared data")
+    out = tmp_path / "gtea"
+    script = REPO / "datasets" / "prepare_gtea_tcn.py"
+    subprocess.run([sys.executable, str(script), "--from", str(release), "--out", str(out)], check=True)
+    assert read_mapping(out / "mapping.txt")[0] == "background" and len(read_mapping(out / "mapping.txt")) == 11
+    tests = [read_bundle(out / "splits" / f"test.split{k}.bundle") for k in (1, 2, 3)]
+    assert [len(t) for t in tests] == [7, 7, 7] and len(set(sum(tests, []))) == 21
+    assert tests[0][0] == "S1_Coffee_C1"
+    train1 = read_bundle(out / "splits" / "train.split1.bundle")
+    assert sorted(train1) == sorted(tests[1] + tests[2])
+    from scipy.io import loadmat
+
+    mat = loadmat(release / "predictions" / "GTEA" / "video_SVM" / "1.mat")
+    feats = np.load(out / "features" / "S1_Coffee_C1.npy")
+    assert feats.shape == (11, mat["S"][0][0].shape[0])  # (D, T)
+    np.testing.assert_allclose(feats.T, mat["S"][0][0], rtol=1e-6)
+    labels = read_frame_labels(out / "groundTruth" / "S1_Coffee_C1.txt")
+    names = read_mapping(out / "mapping.txt")
+    assert labels == [names[c] for c in np.ravel(mat["Y"][0][0])]
+
+    cfg = load_config(REPO / "recipes" / "video" / "gtea.toml", [f"data.root={out}", "data.split=2"])
+    task = VideoTask(cfg)
+    task.prepare()
+    assert len(task.train_videos) == 14 and len(task.valid_videos) == 7
+    assert cfg.model.input_dim == 11 and cfg.model.output_size == 11
+    assert {v.name for v in task.valid_videos} == set(tests[1])
