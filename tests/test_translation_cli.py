@@ -315,3 +315,14 @@ def test_stream_reads_lazily_in_windows(loaded):
     count, kept = translate_module.translate_stream(translator, lines(), write, Options(beam=1), window=4)
     assert count == 10 and kept is not None and kept[0] == "I see a dog."
     assert [r for r, _ in written] == [4] * 4 + [8] * 4 + [10] * 2
+
+
+def test_progress_bar_counts_lines(loaded, tmp_path, capsys):
+    translator = Translator(loaded.model, loaded.task.subwords, loaded.task.max_src_len)
+    write_lines(tmp_path / "in.en.gz", SENTENCES)
+    count = translate_module.run(
+        translator, Options(beam=1), str(tmp_path / "in.en.gz"), str(tmp_path / "out.de"), window=3, progress=True
+    )
+    err = capsys.readouterr().err
+    assert count == len(SENTENCES) and f"{len(SENTENCES)}/{len(SENTENCES)}" in err and "line" in err
+    assert len(read_lines(tmp_path / "out.de")) == len(SENTENCES)
