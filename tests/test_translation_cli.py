@@ -326,3 +326,16 @@ def test_progress_bar_counts_lines(loaded, tmp_path, capsys):
     err = capsys.readouterr().err
     assert count == len(SENTENCES) and f"{len(SENTENCES)}/{len(SENTENCES)}" in err and "line" in err
     assert len(read_lines(tmp_path / "out.de")) == len(SENTENCES)
+
+
+def test_evaluate_a_split_of_the_recipe(run, loaded, capsys):
+    assert main(["evaluate", "-m", str(run / "best.pt"), "--split", "test", "--beam", "1"]) == 0
+    out = capsys.readouterr().out
+    src, ref = loaded.task.split_text("test")
+    hyps = Translator(loaded.model, loaded.task.subwords, loaded.task.max_src_len).best(
+        src, Options(beam=1, alpha=loaded.cfg.search.length_penalty, max_len_ratio=loaded.cfg.search.max_len_ratio,
+                     max_len_offset=loaded.cfg.search.max_len_offset)
+    )  # fmt: skip
+    assert f"BLEU = {sacrebleu.corpus_bleu(hyps, [ref]).score:.2f}" in out
+    assert main(["evaluate", "-m", str(run / "best.pt"), "--split", "holdout"]) == 2
+    assert "--split holdout: use train, valid or test" in capsys.readouterr().err

@@ -135,12 +135,16 @@ def evaluate_args(p: argparse.ArgumentParser) -> None:
     g.add_argument("--batch-tokens", type=int, default=2000, help="padded source subwords per batch")
 
 
+SPLITS = {"train": "train", "valid": "valid", "val": "valid", "dev": "valid", "test": "test"}
+
+
 def evaluate(args: argparse.Namespace) -> int | None:
-    """Handles ``--src``/``--hyp`` with ``--ref``; anything else is not for translation."""
+    """Handles ``--src``/``--hyp`` with ``--ref``, and ``-m CKPT --split S`` for a translation
+    checkpoint (its recipe's split translated and scored); anything else is not for translation."""
     from seq2seq.translation.bleu import score, score_files
 
     if not getattr(args, "src", None) and not getattr(args, "hyp", None):
-        return None
+        return _evaluate_split(args) if args.model and args.split else None
     if args.src and args.hyp:
         raise TranslateError("evaluate: give --src (translate with -m) or --hyp (score a file), not both")
     if not args.ref:
@@ -156,4 +160,18 @@ def evaluate(args: argparse.Namespace) -> int | None:
         src, ref = read_parallel(args.src, args.ref, "evaluation")
         result = score(translator_of(loaded).best(src, options(loaded, args)), ref)
     print(result.report())
+    return 0
+
+
+def _evaluate_split(args: argparse.Namespace) -> int | None:
+    from seq2seq.checkpoint import checkpoint_task
+    from seq2seq.translation.bleu import score
+
+    if checkpoint_task(args.model) != "translation":
+        return None
+    if args.split not in SPLITS:
+        raise TranslateError(f"evaluate --split {args.split}: use train, valid or test")
+    loaded = load(args.model, args.device, "evaluate")
+    src, ref = loaded.task.split_text(SPLITS[args.split])
+    print(score(translator_of(loaded).best(src, options(loaded, args)), ref).report())
     return 0
