@@ -34,6 +34,20 @@ demo: $(STAMP)
 bench: $(STAMP)
 	$(BIN)/python -m seq2seq.bench --out $(OUT)/bench --docs
 
+# JoeyNMT 2.3.0 in its own venv, torch pinned as ours. On torch 2.14 it also needs
+# importlib_metadata (undeclared) and sentencepiece 0.2.1 (0.2.3 removed SetVocabulary).
+PEERS := .venv-peers
+PEERS_STAMP := $(PEERS)/.installed
+
+$(PEERS_STAMP): constraints.txt
+	@test -x $(PEERS)/bin/python || $(PYTHON) -m venv $(PEERS)
+	$(PEERS)/bin/pip install $(PIP_FLAGS) -c constraints.txt joeynmt==2.3.0 importlib_metadata sentencepiece==0.2.1
+	@touch $(PEERS_STAMP)
+
+# Ours against JoeyNMT on the same Multi30k slice and machine; BENCH_PEERS_ARGS changes the budget.
+bench-peers: $(STAMP) $(PEERS_STAMP)
+	$(BIN)/python -m seq2seq.bench_peers --peer-python $(PEERS)/bin/python --out $(OUT)/bench --docs $(BENCH_PEERS_ARGS)
+
 clean:
 	rm -rf $(VENV) $(OUT) .pytest_cache .ruff_cache
 
