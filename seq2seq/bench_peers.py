@@ -356,6 +356,7 @@ def train_ours(name: str, s: Settings, data: Slice, work: Path) -> tuple[TrainSt
     """Our training through the CLI, as a user runs it, for whole epochs of the slice."""
     out_dir, recipe = work / f"ours-{name}", work / f"ours-{name}.toml"
     shutil.rmtree(out_dir, ignore_errors=True)
+    work.mkdir(parents=True, exist_ok=True)
     recipe.write_text(ours_config(s, data, out_dir, VARIANTS[name], 0), encoding="utf-8")
     steps = steps_per_epoch(recipe) * s.epochs
     recipe.write_text(ours_config(s, data, out_dir, VARIANTS[name], steps), encoding="utf-8")

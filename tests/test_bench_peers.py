@@ -248,3 +248,30 @@ def test_output_tokens_count_subwords_and_eos(tmp_path):
     hyps = ["ein hund", "zwei kinder spielen auf dem gras"]
     assert bp.output_tokens(data.spm, hyps) == sum(len(sp.encode(h)) + 1 for h in hyps)
     assert bp.output_tokens(data.spm, [""]) == 1
+
+
+def test_a_failing_run_names_its_log(tmp_path):
+    import sys
+
+    done = bp.run([sys.executable, "-c", "print('fine')"], tmp_path / "ok.log", threads=1)
+    assert done.wall > 0 and (tmp_path / "ok.log").read_text() == "fine\n"
+    with pytest.raises(PeerError, match=r"failed \(exit 3\); see .*bad.log: boom"):
+        bp.run([sys.executable, "-c", "import sys; print('boom'); sys.exit(3)"], tmp_path / "bad.log", threads=1)
+
+
+@pytest.mark.slow
+def test_our_training_counts_exactly_the_target_tokens_of_the_slice(tmp_path):
+    """Our side end to end on a tiny slice: trained through the CLI for whole epochs, its
+    measured tokens are the slice's target subwords + EOS times the epochs (what JoeyNMT counts)."""
+    import sentencepiece as spm
+
+    s = bp.Settings(train_sentences=50, valid_sentences=5, vocab_size=60, embed_dim=16, hidden_size=16, epochs=2)
+    s.batch_tokens = 120
+    data = bp.prepare_slice(_corpus(tmp_path), tmp_path / "slice", s)
+    stats, proc = bp.train_ours("nofeed", s, data, tmp_path / "work")
+    sp = spm.SentencePieceProcessor(model_file=str(data.spm))
+    targets = (tmp_path / "slice" / "train.de").read_text(encoding="utf-8").splitlines()
+    assert stats.tokens == 2 * sum(len(ids) + 1 for ids in sp.encode(targets))
+    assert stats.steps == 2 * bp.steps_per_epoch(tmp_path / "work" / "ours-nofeed.toml") > 2
+    assert stats.lrs == [s.lr] * stats.steps and stats.seconds > 0 and proc.cpu > 0
+    assert (tmp_path / "work" / "ours-nofeed" / "best.pt").is_file()
