@@ -25,12 +25,13 @@ from torch import Tensor, nn
 from seq2seq.nn.decoder import DecoderState
 
 
-def reorder_state(state: Any, index: Tensor) -> Any:
-    """Rows ``index`` of a model's search state (a DecoderState or a tuple of (layers, batch, H))."""
+def reorder_state(state: Any, index: Tensor, same_source: bool = False) -> Any:
+    """Rows ``index`` of a model's search state (a DecoderState or a tuple of (layers, batch, H));
+    ``same_source``: rows stay with their source sentence (see ``DecoderState.select``)."""
     if state is None:
         return None
     if isinstance(state, DecoderState):
-        return state.select(index)
+        return state.select(index, same_source)
     return tuple(s.index_select(1, index) for s in state)
 
 
@@ -197,7 +198,7 @@ def beam_search(
         lengths = cand_len.gather(1, origin)
         finished = finished.gather(1, origin) | (token == eos_id)
         history = torch.cat([history.gather(1, origin[..., None].expand_as(history)), token[..., None]], dim=-1)
-        state = reorder_state(state, (rows[:, None] * K + origin).view(-1))
+        state = reorder_state(state, (rows[:, None] * K + origin).view(-1), same_source=True)
         prev = token.view(-1)
         if bool(finished.all()):
             break
