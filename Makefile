@@ -62,12 +62,16 @@ music-demo: $(STAMP)
 $(JSB_MAT):
 	$(BIN)/python datasets/prepare_polyphonic.py --dataset jsb --from "$(JSB_FROM)" --out $(dir $(JSB_MAT))
 
-# Retrains from scratch (the run folder is replaced), then prints the test NLL of the checkpoint
-# chosen on the validation split.
+# Trains (resuming a stopped run; a finished one is kept), then prints the train, valid and test NLL
+# of final.pt, the model chosen on the validation split (best checkpoint or an average of the last).
 music-jsb: $(STAMP) $(JSB_MAT)
-	rm -rf $(OUT)/music-jsb
-	$(BIN)/python -m seq2seq train recipes/music/jsb.toml --out $(OUT)/music-jsb --set data.path=$(JSB_MAT)
-	$(BIN)/python -m seq2seq evaluate -m $(OUT)/music-jsb/best.pt --split test
+	@run=$(OUT)/music-jsb; set -e; \
+	if [ ! -f $$run/summary.json ]; then \
+	  resume=$$(ls $$run/step-*.pt >/dev/null 2>&1 && echo --resume || true); \
+	  $(BIN)/python -m seq2seq train recipes/music/jsb.toml --out $$run --set data.path=$(JSB_MAT) $$resume; \
+	fi; \
+	echo "JSB Chorales, $$run/final.pt:"; \
+	$(BIN)/python -m seq2seq evaluate -m $$run/final.pt
 
 # -- translation: SentencePiece + attentional encoder-decoder + beam search (docs/translation.md) ---
 MULTI30K ?= ../shared/data/multi30k

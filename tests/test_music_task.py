@@ -211,3 +211,15 @@ def test_jsb_recipe_runs_on_the_shared_data(tmp_path, shared_data):
     assert scores["valid"]["steps"] == 4602 - 76 and scores["test"]["steps"] == 4725 - 77
     assert scores["valid"]["nll"] == pytest.approx(summary["best"])
     assert 8 < scores["test"]["nll"] < 61  # better than knowing nothing (88 log 2)
+
+
+def test_final_model_is_chosen_on_valid_between_best_and_average(tmp_path):
+    cfg = music_cfg(tmp_path, {"corpus_pieces": 60, "average_last": 3}, train={"epochs": 4, "lr": 0.01})
+    Trainer(cfg).fit()
+    scores = json.loads((tmp_path / "run" / "test_scores.json").read_text())
+    candidates = scores["candidates"]
+    assert list(candidates) == ["best.pt", "average of the last 3 checkpoints"]
+    assert scores["final"] == min(candidates, key=lambda k: candidates[k]["loss"])
+    loaded = load_model(tmp_path / "run" / "final.pt", "cpu")
+    assert loaded.task.metrics(loaded.model, "valid")["nll"] == pytest.approx(scores["valid"]["nll"], rel=1e-6)
+    assert loaded.task.metrics(loaded.model, "test")["nll"] == pytest.approx(scores["test"]["nll"], rel=1e-6)

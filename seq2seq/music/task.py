@@ -63,6 +63,7 @@ class MusicData:
     transpose: int = 0  # augmentation: each training piece shifted by a random -k..k semitones per epoch
     segment: int = 1000  # text: characters per training sequence (split into train.tbptt chunks)
     eval_batch: int = 32  # sequences per batch when scoring
+    average_last: int = 0  # > 1: final.pt is the mean of the last N step checkpoints if better on valid
     corpus_pieces: int = 600  # embedded chords: pieces in the train split (valid and test get a fifth each)
     corpus_sentences: int = 2400  # embedded text: sentences in all
     corpus_seed: int = 11
@@ -247,17 +248,41 @@ class MusicTask(Task):
         return out
 
     def after_training(self, model: nn.Module, out_dir: str) -> dict[str, str]:
-        """Score the best checkpoint on the test split (selection used the validation split only)."""
+        """Choose the final model on the validation split only, then score it on test: the best
+        checkpoint, or, with ``data.average_last = N``, the mean of the last N step checkpoints'
+        weights when that scores better on valid. Writes final.pt and test_scores.json."""
         import json
 
-        if not self.splits or not len(self.splits["test"]):
-            return {}
-        scores = {split: self.metrics(model, split) for split in ("valid", "test")}
-        path = Path(out_dir) / "test_scores.json"
-        path.write_text(json.dumps(scores, indent=2) + "\n", encoding="utf-8")
+        from seq2seq import checkpoint as ckpt_io
+
+        out = Path(out_dir)
+        candidates = {"best.pt": self.metrics(model, "valid")}
+        chosen, n = "best.pt", self.cfg.data.average_last
+        steps = ckpt_io.step_checkpoints(out)[-n:] if n > 1 else []
+        if len(steps) > 1:
+            best_weights = {k: v.clone() for k, v in model.state_dict().items()}
+            averaged = ckpt_io.average(steps)
+            model.load_state_dict(averaged["model"])
+            name = f"average of the last {len(steps)} checkpoints"
+            candidates[name] = self.metrics(model, "valid")
+            if candidates[name]["loss"] < candidates["best.pt"]["loss"]:
+                chosen = name
+                ckpt_io.save(out / "final.pt", averaged)
+            else:
+                model.load_state_dict(best_weights)
+        if chosen == "best.pt":
+            ckpt_io.atomic_write(out / "final.pt", lambda f: f.write((out / "best.pt").read_bytes()))
+        scores: dict[str, Any] = {"final": chosen, "valid": candidates[chosen], "candidates": candidates}
         unit = "bpc" if self.mode == "text" else "nll"
-        print(f"best checkpoint: valid {unit} {scores['valid'][unit]:.4f}, test {unit} {scores['test'][unit]:.4f}")
-        return {"valid and test scores": str(path)}
+        shown = ", ".join(f"{k} {v[unit]:.4f}" for k, v in candidates.items())
+        line = f"final.pt = {chosen} (valid {unit}: {shown})"
+        if self.splits and len(self.splits["test"]):
+            scores["test"] = self.metrics(model, "test")
+            line += f"; test {unit} {scores['test'][unit]:.4f}"
+        path = out / "test_scores.json"
+        ckpt_io.atomic_write(path, lambda f: f.write((json.dumps(scores, indent=2) + "\n").encode("utf-8")))
+        print(line)
+        return {"final checkpoint (chosen on valid)": str(out / "final.pt"), "valid and test scores": str(path)}
 
     # -- inference ---------------------------------------------------------------------------
     def state(self) -> dict[str, Any]:
