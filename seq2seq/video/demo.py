@@ -15,7 +15,7 @@ from pathlib import Path
 
 RECIPES = Path(__file__).resolve().parents[2] / "recipes"
 
-TRAIN_CLIPS = 100
+TRAIN_CLIPS = 150
 HELDOUT_CLIPS = 12
 CLIP_SIZE = 64  # pixels of the generated clips
 BACKBONE = "resnet18"  # randomly initialised (seed 0): offline, and cheap at FEATURE_SIZE

@@ -94,7 +94,7 @@ def render(rng: random.Random, style: ClipStyle, plan: list[tuple[str, int]], no
     size, r = style.size, style.radius
     x, y = rng.uniform(r + 2, size - r - 2), rng.uniform(r + 2, size - r - 2)
     hue = style.hue
-    speed = rng.uniform(1.5, 3.0) * size / 96
+    speed = rng.uniform(2.0, 3.5) * size / 96
     angle = rng.uniform(0, 2 * math.pi)
     vx, vy = speed * math.cos(angle), speed * math.sin(angle)
     hue_jump = rng.uniform(0.35, 0.5)  # per frame while changing: the colours flicker
@@ -104,7 +104,7 @@ def render(rng: random.Random, style: ClipStyle, plan: list[tuple[str, int]], no
         if label == "leave":  # slide out through the nearest border
             exits = [(-1, 0, x), (1, 0, size - x), (0, -1, y), (0, 1, size - y)]
             ex, ey, dist = min(exits, key=lambda e: e[2])
-            step = (dist + 2 * r) / n
+            step = (dist + 0.8 * r) / n  # still partly in view on its last frame
             vx_leave, vy_leave = ex * step, ey * step
         for i in range(n):
             img = base.copy()
@@ -124,7 +124,7 @@ def render(rng: random.Random, style: ClipStyle, plan: list[tuple[str, int]], no
                 if not r <= y <= size - r:
                     vy, y = -vy, min(max(y, r), size - r)
                 for k in (4, 3, 2, 1):  # the trail: fainter copies where it just was
-                    paint(colour, x - k * vx, y - k * vy, r, 0.5 - 0.1 * k)
+                    paint(colour, x - 2 * k * vx, y - 2 * k * vy, r, 0.6 - 0.12 * k)
                 paint(colour, x, y, r, 1.0)
             elif label == "change":
                 hue += hue_jump
@@ -132,17 +132,17 @@ def render(rng: random.Random, style: ClipStyle, plan: list[tuple[str, int]], no
                 paint(np.where(stripes, _rgb(hue)[None, None, :], _rgb(hue + 0.3)[None, None, :]), x, y, r, 1.0)
             elif label == "leave":
                 x, y = x + vx_leave, y + vy_leave
-                paint(colour, x, y, r, 0.85 - 0.6 * (i + 1) / n)
+                paint(colour, x, y, r, 0.9 - 0.5 * (i + 1) / n)
             img += noise_rng.normal(0.0, style.noise, img.shape)
             yield np.clip(img, 0, 255).astype(np.uint8)
 
 
 def clip_style(rng: random.Random, size: int) -> ClipStyle:
     bg_hue = rng.random()
-    background = _rgb(bg_hue, rng.uniform(0.1, 0.6), rng.uniform(0.2, 0.8))
+    background = _rgb(bg_hue, rng.uniform(0.1, 0.4), rng.uniform(0.15, 0.45))  # muted, so the object stands out
     gy, gx = np.mgrid[0:size, 0:size] / size - 0.5
     direction = rng.uniform(0, 2 * math.pi)
-    ramp = (gx * math.cos(direction) + gy * math.sin(direction)) * rng.uniform(0, 60)
+    ramp = (gx * math.cos(direction) + gy * math.sin(direction)) * rng.uniform(0, 40)
     return ClipStyle(
         size=size,
         background=background,
