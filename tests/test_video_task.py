@@ -129,7 +129,8 @@ def test_tagger_learns_segments_beyond_frame_noise_and_evaluate_prints_them(tmp_
     assert main(["evaluate", "--folds", ckpt, ckpt, "--json", str(tmp_path / "f.json")]) == 0
     folds = json.loads((tmp_path / "f.json").read_text())
     assert folds["mean_over_folds"]["edit"] == pytest.approx(best["edit"])
-    assert folds["pooled"]["videos"] == 6  # the same videos pooled once per name
+    assert folds["pooled"]["videos"] == 12  # every fold's videos, here twice the same six
+    assert folds["pooled"]["accuracy"] == pytest.approx(best["accuracy"])
 
 
 def test_causal_tagger_trains_in_tbptt_chunks_and_bidirectional_refuses(tmp_path):
