@@ -79,8 +79,8 @@ class Result:
 class Segmenter:
     """Turns (frame, time, class, confidence) one at a time into closed segments."""
 
-    def __init__(self, names: list[str], step: float, on_close: Callable[[Segment], None] | None = None) -> None:
-        self.names, self.step, self.on_close = names, step, on_close
+    def __init__(self, names: list[str], on_close: Callable[[Segment], None] | None = None) -> None:
+        self.names, self.on_close = names, on_close
         self.segments: list[Segment] = []
         self.current: list | None = None  # [class, start frame, start time, confidence sum, frames]
 
@@ -170,7 +170,7 @@ class Labeller:
         names = self.task.labels
         name = clip.stem
         frames = Frames(clip, self.spec.fps)
-        segmenter = Segmenter(names, 1.0 / self.spec.fps, on_segment)
+        segmenter = Segmenter(names, on_segment)
         result = Result(clip)
         sources, times, confs = [], [], []
         csv_path = out_dir / f"{name}.labels.csv"
