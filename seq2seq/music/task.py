@@ -143,6 +143,7 @@ class MusicTask(Task):
         self.splits: dict[str, Any] | None = None
         self.problems: list[str] = []
         self.primer: list[list[int]] | str = []
+        self.shifts: list[list[int]] = []  # per training piece, the transpositions that stay on the keys
 
     # -- data --------------------------------------------------------------------------------
     def prepare(self) -> None:
@@ -159,7 +160,9 @@ class MusicTask(Task):
             self.train = Transposed(rolls, d.transpose)
             self.primer = roll_to_notes(rolls[0][:16])
         else:
-            self.vocab = CharVocab.build(self.splits["train"])
+            # The whole file's characters, as char-rnn does: a rare character that first appears
+            # in the valid or test part must not stop training at its first evaluation.
+            self.vocab = CharVocab.build("".join(self.splits.values()))
             m.input_vocab = m.output_size = len(self.vocab)
             m.input_dim, m.output, m.pad_id = 0, "softmax", PAD
             self.train = segments(self.vocab.encode(self.splits["train"]), d.segment)

@@ -1,4 +1,4 @@
-"""Plain text, character level (char-rnn style): a vocabulary of the training text's characters.
+"""Plain text, character level (char-rnn style): a vocabulary of the characters of a text file.
 
 Id 0 is padding and id 1 stands for a character the training text never had; the model never
 sees it in training, so text holding such characters is refused where a score would be wrong
