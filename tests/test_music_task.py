@@ -223,3 +223,12 @@ def test_final_model_is_chosen_on_valid_between_best_and_average(tmp_path):
     loaded = load_model(tmp_path / "run" / "final.pt", "cpu")
     assert loaded.task.metrics(loaded.model, "valid")["nll"] == pytest.approx(scores["valid"]["nll"], rel=1e-6)
     assert loaded.task.metrics(loaded.model, "test")["nll"] == pytest.approx(scores["test"]["nll"], rel=1e-6)
+
+
+def test_character_only_in_the_test_part_is_in_the_vocabulary(tmp_path):
+    text = tmp_path / "t.txt"
+    text.write_text("ab ba\n" * 200 + "zz\n")  # 'z' only in the last (test) lines
+    cfg = music_cfg(tmp_path, {"path": str(text), "segment": 50}, train={"metric": "bpc"})
+    summary = Trainer(cfg).fit()
+    assert "z" in load_model(tmp_path / "run" / "final.pt", "cpu").task.vocab.chars
+    assert summary["best"] < 2.0
