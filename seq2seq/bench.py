@@ -123,14 +123,30 @@ def fmt(v: Any) -> str:
 def table(rows: list[dict[str, Any]]) -> str:
     if not rows:
         return ""
-    keys = list(rows[0])
+    keys = list(dict.fromkeys(k for r in rows for k in r))  # every row's keys, first-seen order
     lines = ["| " + " | ".join(keys) + " |", "|" + "---|" * len(keys)]
     lines += ["| " + " | ".join(fmt(r.get(k, "")) for k in keys) + " |" for r in rows]
     return "\n".join(lines)
 
 
-# name -> function(device, peak_tflops, quick) -> rows. Recipes add theirs below.
-BENCHMARKS: dict[str, Callable[[torch.device, float, bool], list[dict[str, Any]]]] = {"layers": bench_layers}
+def _recipe(module: str, name: str) -> Callable[[torch.device, float, bool], list[dict[str, Any]]]:
+    """A recipe's benchmark, imported when it runs (recipes own their figures)."""
+
+    def run(device: torch.device, peak: float, quick: bool) -> list[dict[str, Any]]:
+        import importlib
+
+        return getattr(importlib.import_module(module), name)(device, peak, quick)
+
+    return run
+
+
+# name -> function(device, peak_tflops, quick) -> rows.
+BENCHMARKS: dict[str, Callable[[torch.device, float, bool], list[dict[str, Any]]]] = {
+    "layers": bench_layers,
+    "translation": _recipe("seq2seq.translation.bench", "bench_translation"),
+    "video": _recipe("seq2seq.video.bench", "bench_video"),
+    "music": _recipe("seq2seq.music.bench", "bench_music"),
+}
 
 
 def render(result: dict[str, Any]) -> str:
