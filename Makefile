@@ -49,7 +49,7 @@ bench-peers: $(STAMP) $(PEERS_STAMP)
 	$(BIN)/python -m seq2seq.bench_peers --peer-python $(PEERS)/bin/python --out $(OUT)/bench --docs $(BENCH_PEERS_ARGS)
 
 clean:
-	rm -rf $(VENV) $(OUT) .pytest_cache .ruff_cache
+	rm -rf $(VENV) $(PEERS) $(OUT) .pytest_cache .ruff_cache
 
 # -- music: next-step prediction of piano rolls and text (docs/music.md) ----------------------
 JSB_MAT ?= data/polyphonic/JSB_Chorales.mat
