@@ -151,7 +151,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("demo", help="run the demos end to end on embedded data (offline, CPU)")
     p.add_argument("--out", default="runs/demo")
-    p.add_argument("--only", action="append", help="run only these demos (repeatable)")
+    p.add_argument("--only", action="append", help="run only these demos (repeatable): video, translation, music, toy")
     add_device(p)
     p.set_defaults(func=cmd_demo)
 

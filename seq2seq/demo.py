@@ -48,10 +48,12 @@ DEMOS: dict[str, Callable[[Path, str], dict[str, str]]] = {
     "translation": translation_demo,
     "video": video_demo,
 }
+# What `make demo` runs, in this order; the toy demo is the core's smallest example (--only toy).
+DEFAULT = ("video", "translation", "music")
 
 
 def run_demos(out: Path, only: list[str] | None, device: str) -> int:
-    names = only or list(DEMOS)
+    names = only or list(DEFAULT)
     unknown = [n for n in names if n not in DEMOS]
     if unknown:
         from seq2seq.cli import UserError
