@@ -337,10 +337,14 @@ class Trainer:
         micro = 0
         bar = None
         if tc.progress and self.dist.main:
-            bar = tqdm(total=tc.max_steps or None, initial=self.step, unit="step", dynamic_ncols=True)
+            # One bar per epoch, in batches, so it shows the epoch's ETA; hidden when stderr is not
+            # a terminal (a log file gets the evaluation lines instead of carriage-return noise).
+            bar = tqdm(unit="batch", dynamic_ncols=True, disable=None)
         while not stop and self.epoch < tc.epochs:
             batches = self._shard(self.task.train_batches(self.epoch))
             if bar is not None:
+                bar.reset(total=len(batches))
+                bar.update(self.batch_index)
                 bar.set_description(f"epoch {self.epoch + 1}/{tc.epochs}")
             for batch in self._loader(batches[self.batch_index :], self.epoch):
                 batch = to_device(batch, self.device)
@@ -360,11 +364,11 @@ class Trainer:
                     self._count += out.count.detach().float()
                     if sync:
                         self._update()
-                        if bar is not None:
-                            bar.update(1)
                         if self.step % tc.log_every == 0:
                             self._report(bar, started, counted)
                 self.batch_index += 1
+                if bar is not None:
+                    bar.update(1)
                 if micro % tc.accum_steps == 0:
                     if tc.eval_every > 0 and self.step >= self.next_eval:
                         self.next_eval = self.step + tc.eval_every
