@@ -9,7 +9,7 @@ import av
 import numpy as np
 import pytest
 
-from seq2seq.video.decode import DecodeError, frames, probe
+from seq2seq.video.decode import DecodeError, as_source, clip_name, frames, is_url, probe
 from seq2seq.video.layout import labels_for_samples, read_frame_labels, read_segments
 from seq2seq.video.synth import LABELS, write_clip
 
@@ -121,3 +121,28 @@ def test_bad_clips_give_one_line_errors(tmp_path):
             list(frames(tmp_path / name))
         text = str(err.value)
         assert str(tmp_path / name) in text and "\n" not in text
+
+
+@pytest.mark.parametrize(
+    "url, stem",
+    [
+        ("rtsp://cam.local/live", "live"),
+        ("http://host/hls/stream.m3u8?token=abc#t=3", "stream"),
+        ("udp://@:1234", "udp-1234"),
+        ("https://example.com/", "example.com"),
+        ("rtsp://user:secret@10.0.0.5:554/", "10.0.0.5-554"),
+        ("file:///abs/path/My%20Clip%3F.mp4", "My_Clip_"),
+        ("srt://relay/..", "relay"),
+        ("http://host/.hidden.mp4", "hidden"),
+    ],
+)
+def test_urls_stay_text_and_name_outputs_by_a_safe_stem(url, stem):
+    assert is_url(url) and as_source(url) == url  # not a Path: "//" survives
+    assert clip_name(url) == stem
+
+
+def test_paths_are_not_urls():
+    for text in ("clip.mp4", "/data/clips/clip.mp4", "C:/clips/clip.mp4", "a:b.mp4", "2x://clip.mp4"):
+        assert not is_url(text) and as_source(text) == Path(text)
+    assert not is_url(Path("rtsp://cam/live"))  # a Path has lost its "//" already
+    assert clip_name(Path("/data/clip.final.mp4")) == "clip.final"

@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import csv
+import io
 import json
+import socket
+import threading
 from pathlib import Path
 
 import av
@@ -104,3 +107,125 @@ def test_label_refusals_are_one_line_errors(setup, tmp_path, capsys):
     torch.save(ckpt, gtea_like)
     assert main(["label", str(clips[0].video), "-m", str(gtea_like), "-o", str(tmp_path)]) == 2
     assert "no extraction record" in capsys.readouterr().err
+
+
+def _rows(path: Path) -> list[list[str]]:
+    return list(csv.reader(open(path)))
+
+
+def test_a_file_url_streams_to_the_same_labels_as_its_path(setup, tmp_path, capsys):
+    root, clips, causal, offline = setup
+    clip = clips[0].video
+    url = clip.resolve().as_uri()  # file:///...: FFmpeg's file protocol, a real URL with no network
+    assert url.startswith("file:///")
+    assert main(["label", str(clip), "--stream", "-m", str(causal), "-o", str(tmp_path / "path")]) == 0
+    capsys.readouterr()
+    assert main(["label", url, "--stream", "-m", str(causal), "-o", str(tmp_path / "url"), "--timeout", "2"]) == 0
+    out = capsys.readouterr().out
+    assert out.startswith(f"{clip.stem}  ") and "segments ->" in out  # segments printed as they close
+    assert _rows(tmp_path / "url" / "clip0.labels.csv") == _rows(tmp_path / "path" / "clip0.labels.csv")
+    by_url = json.loads((tmp_path / "url" / "clip0.segments.json").read_text())
+    by_path = json.loads((tmp_path / "path" / "clip0.segments.json").read_text())
+    assert by_url["clip"] == url and by_url["segments"] == by_path["segments"] and "stopped" not in by_url
+    # offline (bidirectional) labelling reads a finite URL whole, like a file
+    for name, clip_arg in (("off-path", str(clip)), ("off-url", url)):
+        assert main(["label", clip_arg, "-m", str(offline), "-o", str(tmp_path / name)]) == 0
+    assert _rows(tmp_path / "off-url" / "clip0.labels.csv") == _rows(tmp_path / "off-path" / "clip0.labels.csv")
+
+
+def test_a_url_that_cannot_be_opened_is_a_one_line_error_that_writes_nothing(setup, tmp_path, capsys):
+    root, clips, causal, _ = setup
+    silent = socket.socket()  # accepts the connection, never sends a byte
+    silent.bind(("127.0.0.1", 0))
+    silent.listen()
+    port = silent.getsockname()[1]
+    cases = {
+        "tcp://127.0.0.1:9": "cannot open: Connection refused",
+        "file:///no/such/dir/missing.mp4": "cannot open: No such file or directory",
+        f"tcp://127.0.0.1:{port}": "cannot open: no answer within 0.3 s (--timeout)",
+    }
+    with silent:
+        for url, why in cases.items():
+            out = tmp_path / "out"
+            args = ["label", url, "--stream", "-m", str(causal), "-o", str(out), "--timeout", "0.3"]
+            assert main(args) == 2
+            err = capsys.readouterr().err
+            assert err == f"seq2seq: error: {url}: {why}\n"
+            assert not out.exists()
+
+
+def test_ctrl_c_while_streaming_keeps_the_frames_labelled_so_far(setup, tmp_path, capsys, monkeypatch):
+    root, clips, causal, _ = setup
+    url = clips[1].video.resolve().as_uri()
+    full = tmp_path / "full"
+    assert main(["label", url, "--stream", "-m", str(causal), "-o", str(full), "--batch-size", "7"]) == 0
+    original = Labeller.probabilities
+
+    def ctrl_c_after_three_batches(self, *args, **kwargs):
+        for i, batch in enumerate(original(self, *args, **kwargs)):
+            if i == 3:
+                raise KeyboardInterrupt
+            yield batch
+
+    monkeypatch.setattr(Labeller, "probabilities", ctrl_c_after_three_batches)
+    out, annotated = tmp_path / "cut", tmp_path / "cut.mp4"
+    args = ["label", url, "--stream", "-m", str(causal), "-o", str(out), "--batch-size", "7"]
+    assert main([*args, "--annotate", str(annotated)]) == 130
+    captured = capsys.readouterr()
+    assert "interrupted after 21 frames" in captured.out and "seq2seq: interrupted" in captured.err
+    rows = _rows(out / "clip1.labels.csv")
+    assert rows == _rows(full / "clip1.labels.csv")[:22]  # header + the 21 frames of 3 batches
+    kept = json.loads((out / "clip1.segments.json").read_text())
+    assert kept["stopped"] == "interrupted (Ctrl-C)"
+    segments = kept["segments"]
+    assert segments[0]["start_frame"] == 0 and segments[-1]["end_frame"] == 21
+    assert all(a["end_frame"] == b["start_frame"] for a, b in zip(segments[:-1], segments[1:], strict=True))
+    whole = json.loads((full / "clip1.segments.json").read_text())["segments"]
+    assert segments[:-1] == whole[: len(segments) - 1]  # closed segments are the full run's
+    assert (out / "clip1.timeline.png").stat().st_size > 1000
+    with av.open(str(annotated)) as c:
+        assert sum(1 for _ in c.decode(video=0)) == 21
+    assert not [p for p in tmp_path.rglob(".*")]  # no temporary files left behind
+
+
+def test_a_live_stream_that_stalls_keeps_what_was_labelled(setup, tmp_path, capsys):
+    """A TCP MPEG-TS stream that sends part of a clip and then goes silent: labelled up to the
+    stall, stopped by the read timeout, outputs kept."""
+    root, clips, causal, _ = setup
+    clip = clips[2].video
+    ts = io.BytesIO()
+    with av.open(str(clip)) as src, av.open(ts, "w", format="mpegts") as dst:
+        video = dst.add_stream_from_template(src.streams.video[0])
+        for packet in src.demux(src.streams.video[0]):
+            if packet.dts is not None:
+                packet.stream = video
+                dst.mux(packet)
+    data = ts.getvalue()
+    server = socket.socket()
+    server.bind(("127.0.0.1", 0))
+    server.listen()
+    done = threading.Event()
+
+    def serve():
+        conn, _ = server.accept()
+        with conn:
+            conn.sendall(data[: len(data) * 2 // 3])
+            done.wait(10)  # silent until the test ends
+
+    thread = threading.Thread(target=serve, daemon=True)
+    thread.start()
+    url = f"tcp://127.0.0.1:{server.getsockname()[1]}"
+    assert main(["label", str(clip), "--stream", "-m", str(causal), "-o", str(tmp_path / "file")]) == 0
+    try:
+        args = ["label", url, "--stream", "-m", str(causal), "-o", str(tmp_path / "live"), "--timeout", "0.5"]
+        assert main([*args, "--batch-size", "4"]) == 1  # small batches: labels lag the stream by 4 frames
+    finally:
+        done.set()
+        thread.join()
+        server.close()
+    err = capsys.readouterr().err
+    assert f"{url}: no data for 0.5 s (--timeout)" in err and "kept the" in err
+    port = url.rsplit(":", 1)[1]
+    rows = _rows(tmp_path / "live" / f"127.0.0.1-{port}.labels.csv")
+    whole = _rows(tmp_path / "file" / "clip2.labels.csv")
+    assert 10 < len(rows) < len(whole) and rows == whole[: len(rows)]

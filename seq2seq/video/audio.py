@@ -13,7 +13,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from seq2seq.video.decode import DecodeError
+from seq2seq.video.decode import TIMEOUT, DecodeError, as_source, open_video
 
 RATE = 16_000
 N_FFT = 400  # 25 ms windows
@@ -24,12 +24,15 @@ class LogMel:
     """Call with increasing sample times (seconds from the first video frame) to get their
     log-mel vectors (len(times), n_mels) float32."""
 
-    def __init__(self, path: str | Path, fps: float, n_mels: int = 64, first_time: float = 0.0) -> None:
+    def __init__(
+        self, path: str | Path, fps: float, n_mels: int = 64, first_time: float = 0.0, timeout: float = TIMEOUT
+    ) -> None:
         import av
         import torchaudio.functional as F
 
-        self.path, self.span, self.first_time = Path(path), 1.0 / fps, first_time
-        self.container = av.open(str(self.path))
+        # a second reader of the same file or URL (for a live stream: a second connection)
+        self.path, self.span, self.first_time = as_source(path), 1.0 / fps, first_time
+        self.container = open_video(self.path, timeout)
         if not self.container.streams.audio:
             self.container.close()
             raise DecodeError(f"{self.path}: has no sound track for --audio features; leave --audio off")

@@ -7,7 +7,7 @@ import json
 import sys
 from pathlib import Path
 
-from seq2seq.video.decode import DecodeError
+from seq2seq.video.decode import TIMEOUT, DecodeError, OpenError, clip_name, is_url
 from seq2seq.video.features import BackboneError
 from seq2seq.video.label import LabelError
 from seq2seq.video.layout import LayoutError
@@ -40,12 +40,25 @@ def register(sub: argparse._SubParsersAction) -> None:
     add_device(p)
     p.set_defaults(func=cmd_extract)
 
-    p = sub.add_parser("label", help="label every frame of clips with a video checkpoint")
-    p.add_argument("clips", nargs="+", help="clips or folders of clips")
+    p = sub.add_parser(
+        "label",
+        help="label every frame of clips with a video checkpoint",
+        description="Label every frame of clips, folders of clips, or URLs FFmpeg opens (rtsp://, http(s)://, "
+        "udp://, tcp://, file://, ...). Outputs are named after the clip's file stem; for a URL after its last path "
+        "part without extension, else its host and port (rtsp://cam/live -> live, udp://@:1234 -> udp-1234).",
+    )
+    p.add_argument("clips", nargs="+", help="clips, folders of clips, or URLs (a live stream needs --stream)")
     p.add_argument("-m", "--model", required=True, help="video checkpoint")
     p.add_argument("-o", "--out", default="labelled", help="output folder (default ./labelled)")
     p.add_argument("--annotate", help="write the clip with its labels drawn: OUT.mp4 for one clip, a folder for many")
-    p.add_argument("--stream", action="store_true", help="label as frames decode (causal model); print segments")
+    p.add_argument(
+        "--stream", action="store_true", help="label as frames decode (causal model), print each segment as it "
+        "closes; Ctrl-C keeps the outputs of the frames labelled so far"
+    )  # fmt: skip
+    p.add_argument(
+        "--timeout", type=float, default=TIMEOUT, metavar="SECONDS",
+        help=f"how long a URL may stay silent, when opening and at each read (default {TIMEOUT:g})",
+    )  # fmt: skip
     p.add_argument("--truth", help="ground-truth label file (one clip) or folder of NAME.txt / NAME.csv")
     p.add_argument("--batch-size", type=int, default=32)
     add_device(p)
@@ -81,12 +94,14 @@ def _failures(failed: dict[str, str], total: int) -> int:
 
 def cmd_label(args: argparse.Namespace) -> int:
     from seq2seq.inference import load_model
-    from seq2seq.video.label import Labeller, expand_clips
+    from seq2seq.video.label import Interrupted, Labeller, expand_clips
     from seq2seq.video.layout import find_label_file
     from seq2seq.video.metrics import Scores
 
+    if args.timeout <= 0:
+        raise LabelError(f"--timeout {args.timeout:g}: give a positive number of seconds")
     loaded = load_model(args.model, args.device, task="video", command="seq2seq label")
-    labeller = Labeller(loaded, args.batch_size)
+    labeller = Labeller(loaded, args.batch_size, args.timeout)
     if args.stream:
         labeller.check_stream()
     clips = expand_clips(args.clips)
@@ -105,20 +120,31 @@ def cmd_label(args: argparse.Namespace) -> int:
             clip_truth = find_label_file(clip, truth)
         clip_annotate = None
         if annotate is not None:
-            clip_annotate = annotate if len(clips) == 1 and annotate.suffix else annotate / f"{clip.stem}.annotated.mp4"
+            clip_annotate = (
+                annotate if len(clips) == 1 and annotate.suffix else annotate / f"{clip_name(clip)}.annotated.mp4"
+            )
+        shown = clip_name(clip) if is_url(clip) else clip.name
 
-        def show(seg, clip=clip):
-            print(f"{clip.name}  {seg.start:8.2f} - {seg.end:8.2f} s  {seg.label}  ({seg.confidence:.2f})", flush=True)
+        def show(seg, shown=shown):
+            print(f"{shown}  {seg.start:8.2f} - {seg.end:8.2f} s  {seg.label}  ({seg.confidence:.2f})", flush=True)
 
         try:
             result = labeller.label(clip, out, args.stream, clip_truth, clip_annotate, show if args.stream else None)
+        except OpenError:
+            raise  # a URL that cannot be opened is the user's to fix: one line, exit status 2
+        except Interrupted as e:
+            kept = e.result
+            print(f"{clip}: interrupted after {len(kept.labels)} frames; kept {len(kept.segments)} segments:")
+            for path in kept.outputs.values():
+                print(f"  {path}")
+            raise
         except (*USER_ERRORS, ValueError) as e:
             failed[str(clip)] = str(e)
             print(f"{clip}: failed: {e}", file=sys.stderr)
             continue
         line = f"{clip}: {len(result.labels)} frames, {len(result.segments)} segments -> {result.outputs['labels']}"
         if result.scores is not None:
-            overall.add([labeller.task.labels[c] for c in result.labels], result.truth, name=clip.stem)
+            overall.add([labeller.task.labels[c] for c in result.labels], result.truth, name=clip_name(clip))
             line += "  " + "  ".join(f"{k} {result.scores[k]:.1f}" for k in COLUMNS)
         print(line)
         for what, path in result.outputs.items():

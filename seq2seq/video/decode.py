@@ -7,15 +7,56 @@ Frames are yielded as they are decoded, so memory stays bounded whatever the cli
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from urllib.parse import unquote, urlsplit
 
 EPS = 1e-6  # seconds; timestamps are exact fractions, rounding must not drop a frame
+TIMEOUT = 10.0  # seconds an opened URL may stay silent (open and each read) before it counts as lost
+_URL = re.compile(r"^[a-zA-Z][a-zA-Z0-9+.-]*://")
+
+Source = str | Path  # a file path, or a URL kept as the text FFmpeg opens (Path would fold "//" to "/")
 
 
 class DecodeError(ValueError):
     """A clip that cannot be decoded; the message names the file and says why."""
+
+
+class OpenError(DecodeError):
+    """A URL that cannot be opened (unreachable, refused, silent past the timeout): the message
+    names the URL and gives FFmpeg's reason."""
+
+
+def is_url(text: str | Path) -> bool:
+    """Whether ``text`` names an FFmpeg URL (``scheme://...``: rtsp, http(s), udp, tcp, file, ...)."""
+    return isinstance(text, str) and _URL.match(text) is not None
+
+
+def as_source(text: str | Path) -> Source:
+    """A URL stays text; anything else becomes a Path."""
+    return text if is_url(text) else Path(text)
+
+
+def clip_name(source: Source) -> str:
+    """The file stem that names a clip's outputs. A path gives its stem; a URL its last path part
+    without extension (``rtsp://cam/live`` -> ``live``, ``file:///v/a.mp4`` -> ``a``), else its host
+    and port (``udp://@:1234`` -> ``udp-1234``), with characters other than letters, digits,
+    ``.``, ``_`` and ``-`` replaced by ``_``."""
+    if not is_url(source):
+        return Path(source).stem
+    parts = urlsplit(str(source))
+    last = unquote(parts.path.rstrip("/").rsplit("/", 1)[-1])
+    stem = Path(last).stem if last not in ("", ".", "..") else ""
+    if not stem:
+        try:
+            port = parts.port
+        except ValueError:  # a port that is not a number
+            port = None
+        stem = (parts.hostname or parts.scheme) + (f"-{port}" if port else "")
+    stem = re.sub(r"[^A-Za-z0-9._-]", "_", stem).lstrip(".")[:100]
+    return stem or parts.scheme
 
 
 @dataclass
@@ -30,7 +71,7 @@ class Sample:
 
 @dataclass
 class VideoInfo:
-    path: Path
+    path: Source
     width: int
     height: int
     fps: float  # the stream's average rate (0 when unknown)
@@ -38,22 +79,37 @@ class VideoInfo:
     audio: bool
 
 
-def _open(path: Path):
+def open_video(path: Source, timeout: float = TIMEOUT):
+    """The opened container of a file or URL (``timeout``: seconds a URL may stay silent)."""
     import av
 
-    if not path.is_file():
+    if is_url(path):
+        try:
+            container = av.open(path, timeout=timeout)
+        except av.error.ExitError:  # FFmpeg's interrupt: the timeout ran out
+            raise OpenError(f"{path}: cannot open: no answer within {timeout:g} s (--timeout)") from None
+        except av.error.FFmpegError as e:
+            raise OpenError(f"{path}: cannot open: {e.strerror or e}") from None
+    elif not path.is_file():
         raise DecodeError(f"{path}: no such file")
-    try:
-        container = av.open(str(path))
-    except av.error.EOFError:
-        raise DecodeError(f"{path}: ends before its first frame (an empty or truncated clip)") from None
-    except av.error.FFmpegError as e:
-        raise DecodeError(f"{path}: not a readable video, corrupt or truncated ({e.strerror or e})") from None
+    else:
+        container = _open_file(path)
     if not container.streams.video:
         what = "no streams at all (an empty clip)" if not container.streams else "no video stream"
         container.close()
         raise DecodeError(f"{path}: has {what}")
     return container
+
+
+def _open_file(path: Path):
+    import av
+
+    try:
+        return av.open(str(path))
+    except av.error.EOFError:
+        raise DecodeError(f"{path}: ends before its first frame (an empty or truncated clip)") from None
+    except av.error.FFmpegError as e:
+        raise DecodeError(f"{path}: not a readable video, corrupt or truncated ({e.strerror or e})") from None
 
 
 def _expected_end(container, stream) -> float | None:
@@ -65,10 +121,10 @@ def _expected_end(container, stream) -> float | None:
     return None
 
 
-def probe(path: str | Path) -> VideoInfo:
-    """Size, rate, duration and whether there is a sound track, without decoding."""
-    path = Path(path)
-    container = _open(path)
+def probe(path: str | Path, timeout: float = TIMEOUT) -> VideoInfo:
+    """Size, rate, duration (0 for a live stream) and whether there is a sound track, without decoding."""
+    path = as_source(path)
+    container = open_video(path, timeout)
     with container:
         s = container.streams.video[0]
         end = _expected_end(container, s) or 0.0
@@ -77,16 +133,17 @@ def probe(path: str | Path) -> VideoInfo:
 
 
 class Frames:
-    """Iterable over the decoded frames of ``path``'s first video stream, at ``fps`` samples per
-    second (None: every decoded frame). After a full pass, ``decoded`` is the number of frames
-    the clip decoded to and ``first_time`` the time of its first frame in the file's timeline.
+    """Iterable over the decoded frames of ``path``'s (a file or URL) first video stream, at ``fps``
+    samples per second (None: every decoded frame); ``timeout``: seconds a URL may stay silent.
+    After a full pass, ``decoded`` is the number of frames the clip decoded to and ``first_time``
+    the time of its first frame in the file's timeline.
     Raises DecodeError for an unreadable, truncated or empty clip, naming the frame where
     decoding failed."""
 
-    def __init__(self, path: str | Path, fps: float | None = None, threads: int = 0) -> None:
+    def __init__(self, path: str | Path, fps: float | None = None, threads: int = 0, timeout: float = TIMEOUT) -> None:
         if fps is not None and fps <= 0:
             raise ValueError(f"the sampling rate must be positive, got {fps}")
-        self.path, self.fps, self.threads = Path(path), fps, threads
+        self.path, self.fps, self.threads, self.timeout = as_source(path), fps, threads, timeout
         self.decoded = 0
         self.first_time = 0.0
 
@@ -94,7 +151,7 @@ class Frames:
         import av
 
         path = self.path
-        container = _open(path)
+        container = open_video(path, self.timeout)
         with container:
             stream = container.streams.video[0]
             stream.thread_type = "AUTO"  # frame and slice threads
@@ -118,15 +175,20 @@ class Frames:
                     pending = (source, t, frame)
                     source += 1
                     self.decoded = source
+            except av.error.ExitError:  # FFmpeg's interrupt: the read timeout ran out
+                raise DecodeError(
+                    f"{path}: no data for {self.timeout:g} s (--timeout) after frame {source}; the stream stopped"
+                ) from None
             except av.error.FFmpegError as e:
                 why = e.strerror or e
-                raise DecodeError(f"{path}: decoding failed at frame {source} ({why}); the file is corrupt") from None
+                what = "the stream broke off" if is_url(path) else "the file is corrupt"
+                raise DecodeError(f"{path}: decoding failed at frame {source} ({why}); {what}") from None
             if pending is None:
                 raise DecodeError(f"{path}: no frames could be decoded (an empty clip)")
             last = pending[2]
             last_duration = float(last.duration * last.time_base) if last.duration and last.time_base else nominal
             end = pending[1] + (last_duration or step or 1.0)
-            declared = _expected_end(container, stream)
+            declared = _expected_end(container, stream)  # None for a live stream: nothing to check
             if declared is not None and declared > 0 and end + first < 0.9 * declared - 0.5:
                 raise DecodeError(
                     f"{path}: truncated: frames end at {end + first:.2f} s of the {declared:.2f} s the file declares"
@@ -134,9 +196,9 @@ class Frames:
             yield from _emit(pending, end, step, index)
 
 
-def frames(path: str | Path, fps: float | None = None, threads: int = 0) -> Frames:
+def frames(path: str | Path, fps: float | None = None, threads: int = 0, timeout: float = TIMEOUT) -> Frames:
     """The sampled frames of a clip (see ``Frames``)."""
-    return Frames(path, fps, threads)
+    return Frames(path, fps, threads, timeout)
 
 
 def _emit(pending, next_time: float, step: float, index: int) -> Iterator[Sample]:

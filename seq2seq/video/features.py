@@ -23,7 +23,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from seq2seq.video.decode import Frames, Sample
+from seq2seq.video.decode import Frames, Sample, Source, clip_name
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
@@ -159,7 +159,7 @@ class Extractor:
         try:
             for sample in frames:
                 if self.spec.audio and mel is None:  # after the first frame: first_time is known
-                    mel = LogMel(path, self.spec.fps, self.spec.n_mels, frames.first_time)
+                    mel = LogMel(frames.path, self.spec.fps, self.spec.n_mels, frames.first_time, frames.timeout)
                 batch.append(sample)
                 if len(batch) == self.batch_size:
                     yield batch, self._features(batch, mel, keep_frames)
@@ -231,7 +231,7 @@ def write_extraction(out: Path, spec: Extraction, backbone_state: dict | None) -
 
 
 def extract(
-    videos: list[Path],
+    videos: list[Source],
     out: Path,
     extractor: Extractor,
     labels: Path | None = None,
@@ -262,7 +262,7 @@ def extract(
     names = []
     bar = tqdm(videos, unit="clip", disable=not progress, dynamic_ncols=True)
     for video in bar:
-        name = video.stem
+        name = clip_name(video)
         names.append(name)
         target = out / "features" / f"{name}.npy"
         label_file = find_label_file(video, labels)

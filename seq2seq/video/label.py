@@ -14,19 +14,21 @@ with the current label drawn on every frame.
 from __future__ import annotations
 
 import csv
+import io
 import json
 import os
 import tempfile
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from fractions import Fraction
+from itertools import chain
 from pathlib import Path
 
 import numpy as np
 import torch
 
 from seq2seq.inference import Loaded
-from seq2seq.video.decode import Frames, Sample
+from seq2seq.video.decode import TIMEOUT, DecodeError, Frames, Sample, Source, as_source, clip_name
 from seq2seq.video.features import Extraction, Extractor
 from seq2seq.video.layout import labels_for_samples, write_text
 
@@ -37,11 +39,11 @@ class LabelError(ValueError):
     """A checkpoint or request that labelling cannot serve; the message says what would."""
 
 
-def expand_clips(paths: list[str]) -> list[Path]:
-    """Files as given; folders replaced by the video files inside them (sorted)."""
-    out: list[Path] = []
-    for p in map(Path, paths):
-        if p.is_dir():
+def expand_clips(paths: list[str]) -> list[Source]:
+    """Files and URLs (kept as text) as given; folders replaced by the video files inside them (sorted)."""
+    out: list[Source] = []
+    for p in map(as_source, paths):
+        if isinstance(p, Path) and p.is_dir():
             found = sorted(f for f in p.iterdir() if f.suffix.lower() in VIDEO_SUFFIXES)
             if not found:
                 raise LabelError(f"{p}: no video files ({', '.join(VIDEO_SUFFIXES)}) in this folder")
@@ -68,12 +70,21 @@ class Segment:
 class Result:
     """What labelling one clip produced."""
 
-    clip: Path
+    clip: Source
     labels: list[int] = field(default_factory=list)  # class per sampled frame
     segments: list[Segment] = field(default_factory=list)
     outputs: dict[str, str] = field(default_factory=dict)
     truth: list[str] | None = None  # true label per sampled frame, when given
     scores: dict[str, float] | None = None
+    stopped: str = ""  # why labelling ended before the clip did (--stream keeps what it labelled)
+
+
+class Interrupted(KeyboardInterrupt):
+    """Ctrl-C during streaming labelling, after the frames labelled so far were written: ``result``."""
+
+    def __init__(self, result: Result) -> None:
+        super().__init__(f"interrupted after {len(result.labels)} frames")
+        self.result = result
 
 
 class Segmenter:
@@ -105,11 +116,18 @@ class Segmenter:
             self._close(frames, end_time)
         return self.segments
 
+    def finish_all(self, kept: list[tuple[int, float, int, int, float]], end_time: float) -> list[Segment]:
+        """The segments of labelled frames given all at once: (frame, time, source, class, confidence)."""
+        for frame, time, _, cls, conf in kept:
+            self.add(frame, time, cls, conf)
+        return self.finish(len(kept), end_time)
+
 
 class Labeller:
     """Labels clips with a video checkpoint: the checkpoint's backbone, sampling and tagger."""
 
-    def __init__(self, loaded: Loaded, batch_size: int = 32) -> None:
+    def __init__(self, loaded: Loaded, batch_size: int = 32, timeout: float = TIMEOUT) -> None:
+        self.timeout = timeout  # seconds a URL may stay silent
         task = loaded.task
         if not task.extraction:
             raise LabelError(
@@ -134,7 +152,7 @@ class Labeller:
                 "bidirectional, so it labels offline"
             )
 
-    def probabilities(self, clip: Path, stream: bool, frames: Frames, keep_frames: bool = False) -> Iterator:
+    def probabilities(self, clip: Source, stream: bool, frames: Frames, keep_frames: bool = False) -> Iterator:
         """(samples, probabilities (B, classes)) batch by batch. Offline: features of the whole
         clip first, then one pass of the tagger; streaming: each batch through the causal tagger
         with its state carried."""
@@ -157,87 +175,120 @@ class Labeller:
 
     def label(
         self,
-        clip: Path,
+        clip: Source,
         out_dir: Path,
         stream: bool = False,
         truth: Path | None = None,
         annotate: Path | None = None,
         on_segment: Callable[[Segment], None] | None = None,
     ) -> Result:
-        """Label one clip and write its outputs; raises on a clip that cannot be read."""
+        """Label one clip (a file or a URL) and write its outputs; raises on a clip that cannot be
+        read, leaving nothing behind. With ``stream``, labelling that stops early keeps what it
+        labelled (outputs that cover the frames so far, ``"stopped"`` in the segments file): on
+        Ctrl-C it then raises ``Interrupted`` (a KeyboardInterrupt carrying the result), when the
+        source breaks off (a network drop, a truncated file) a DecodeError that says what was kept."""
         if stream:
             self.check_stream()
         names = self.task.labels
-        name = clip.stem
-        frames = Frames(clip, self.spec.fps)
+        frames = Frames(clip, self.spec.fps, timeout=self.timeout)
         segmenter = Segmenter(names, on_segment)
-        result = Result(clip)
-        sources, times, confs = [], [], []
-        csv_path = out_dir / f"{name}.labels.csv"
-        out_dir.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(prefix=f".{csv_path.name}.", suffix=".tmp", dir=out_dir)
+        kept: list[tuple[int, float, int, int, float]] = []  # (frame, time, source frame, class, confidence)
+        batches = self.probabilities(clip, stream, frames, keep_frames=annotate is not None and stream)
+        first = next(batches)  # opens the source: one that cannot be opened or decoded leaves no files
         writer = Annotator(annotate, self.spec.fps) if (annotate is not None and stream) else None
+        stopped: BaseException | None = None
         try:
-            with os.fdopen(fd, "w", newline="", encoding="utf-8") as f:
-                rows = csv.writer(f)
-                rows.writerow(["frame", "time", "label", "confidence"])
-                for samples, probs in self.probabilities(clip, stream, frames, keep_frames=writer is not None):
+            try:
+                for samples, probs in chain([first], batches):
                     top = probs.argmax(-1)
                     for s, cls, p in zip(samples, top.tolist(), probs, strict=True):
                         conf = float(p[cls])
-                        rows.writerow([s.index, f"{s.time:.3f}", names[cls], f"{conf:.4f}"])
+                        kept.append((s.index, s.time, s.source, cls, conf))  # one step: a Ctrl-C keeps it whole
                         segmenter.add(s.index, s.time, cls, conf)
-                        result.labels.append(cls)
-                        sources.append(s.source)
-                        times.append(s.time)
-                        confs.append(conf)
                         if writer is not None:
                             writer.write(s, names[cls], conf)
                             s.frame = None
+            except (KeyboardInterrupt, DecodeError) as e:
+                if not stream or not kept:
+                    raise
+                stopped = e
             if writer is not None:
                 writer.close()
-            os.replace(tmp, csv_path)
         except BaseException:
-            Path(tmp).unlink(missing_ok=True)
             if writer is not None:
                 writer.abort()
             raise
-        end = (times[-1] + 1.0 / self.spec.fps) if times else 0.0
-        result.segments = segmenter.finish(len(result.labels), end)
-        result.outputs["labels"] = str(csv_path)
-        seg_path = out_dir / f"{name}.segments.json"
-        payload = {"clip": str(clip), "fps": self.spec.fps, "segments": [s.as_dict() for s in result.segments]}
-        write_text(seg_path, json.dumps(payload, indent=2) + "\n")
-        result.outputs["segments"] = str(seg_path)
-        true_names = None
-        if truth is not None:
-            true_names = labels_for_samples(truth, sources, times, frames.decoded)
-            from seq2seq.video.metrics import Scores
-
-            background = frozenset(self.loaded.cfg.data.background)
-            result.truth = true_names
-            result.scores = Scores(background=background).add([names[c] for c in result.labels], true_names)
-        from seq2seq.video.plots import plot_timelines
-
-        png = plot_timelines(
-            out_dir / f"{name}.timeline.png",
-            [(name, [names[c] for c in result.labels], true_names)],
-            names,
-            fps=self.spec.fps,
-            confidence=[confs],
-        )
-        result.outputs["timeline"] = str(png)
+        end = kept[-1][1] + 1.0 / self.spec.fps
+        if stopped is None:
+            segments = segmenter.finish(len(kept), end)
+        else:  # the Ctrl-C may have hit inside the segmenter: rebuild from what was kept
+            segments = Segmenter(names).finish_all(kept, end)
+            for seg in segments[len(segmenter.segments) :] if on_segment is not None else []:
+                on_segment(seg)
+        result = self._write(clip, out_dir, kept, segments, truth if stopped is None else None, frames, stopped)
         if annotate is not None and writer is None:
             annotator = Annotator(annotate, self.spec.fps)
             try:
-                for s in Frames(clip, self.spec.fps):
-                    annotator.write(s, names[result.labels[s.index]], confs[s.index])
+                for s in Frames(clip, self.spec.fps, timeout=self.timeout):
+                    annotator.write(s, names[result.labels[s.index]], kept[s.index][4])
                 annotator.close()
             except BaseException:
                 annotator.abort()
                 raise
         if annotate is not None:
             result.outputs["annotated"] = str(annotate)
+        if isinstance(stopped, KeyboardInterrupt):
+            raise Interrupted(result) from None
+        if stopped is not None:
+            raise DecodeError(f"{stopped}; kept the {len(kept)} frames labelled before that in {out_dir}") from None
+        return result
+
+    def _write(
+        self,
+        clip: Source,
+        out_dir: Path,
+        kept: list[tuple[int, float, int, int, float]],
+        segments: list[Segment],
+        truth: Path | None,
+        frames: Frames,
+        stopped: BaseException | None,
+    ) -> Result:
+        """NAME.labels.csv, NAME.segments.json and NAME.timeline.png, each written atomically."""
+        from seq2seq.video.plots import plot_timelines
+
+        names, name = self.task.labels, clip_name(clip)
+        result = Result(clip, labels=[k[3] for k in kept], segments=segments)
+        if stopped is not None:
+            result.stopped = "interrupted (Ctrl-C)" if isinstance(stopped, KeyboardInterrupt) else str(stopped)
+        table = io.StringIO(newline="")
+        rows = csv.writer(table)
+        rows.writerow(["frame", "time", "label", "confidence"])
+        rows.writerows([i, f"{t:.3f}", names[c], f"{p:.4f}"] for i, t, _, c, p in kept)
+        csv_path = out_dir / f"{name}.labels.csv"
+        write_text(csv_path, table.getvalue())
+        result.outputs["labels"] = str(csv_path)
+        seg_path = out_dir / f"{name}.segments.json"
+        payload = {"clip": str(clip), "fps": self.spec.fps, "segments": [s.as_dict() for s in segments]}
+        if result.stopped:
+            payload["stopped"] = result.stopped
+        write_text(seg_path, json.dumps(payload, indent=2) + "\n")
+        result.outputs["segments"] = str(seg_path)
+        true_names = None
+        if truth is not None:
+            from seq2seq.video.metrics import Scores
+
+            true_names = labels_for_samples(truth, [k[2] for k in kept], [k[1] for k in kept], frames.decoded)
+            background = frozenset(self.loaded.cfg.data.background)
+            result.truth = true_names
+            result.scores = Scores(background=background).add([names[c] for c in result.labels], true_names)
+        png = plot_timelines(
+            out_dir / f"{name}.timeline.png",
+            [(name, [names[c] for c in result.labels], true_names)],
+            names,
+            fps=self.spec.fps,
+            confidence=[[k[4] for k in kept]],
+        )
+        result.outputs["timeline"] = str(png)
         return result
 
 

@@ -26,6 +26,7 @@ from pathlib import Path
 import numpy as np
 
 from seq2seq.checkpoint import atomic_write
+from seq2seq.video.decode import clip_name, is_url
 
 
 class LayoutError(ValueError):
@@ -163,11 +164,14 @@ def labels_for_samples(
     return [per_frame[s] for s in sources]
 
 
-def find_label_file(video: Path, folder: Path | None = None) -> Path | None:
-    """NAME.txt or NAME.csv next to the clip, or in ``folder`` when given."""
-    for base in [folder] if folder is not None else [video.parent]:
+def find_label_file(video: str | Path, folder: Path | None = None) -> Path | None:
+    """NAME.txt or NAME.csv next to the clip, or in ``folder`` when given (a URL has no "next to":
+    only ``folder``, with NAME from ``decode.clip_name``)."""
+    if folder is None and is_url(video):
+        return None
+    for base in [folder] if folder is not None else [Path(video).parent]:
         for suffix in (".txt", ".csv"):
-            candidate = base / (video.stem + suffix)
+            candidate = base / (clip_name(video) + suffix)
             if candidate.is_file():
                 return candidate
     return None
