@@ -100,6 +100,8 @@ def test_label_refusals_are_one_line_errors(setup, tmp_path, capsys):
     root, clips, _, offline = setup
     assert main(["label", str(clips[0].video), "-m", str(offline), "--stream", "-o", str(tmp_path)]) == 2
     assert "--stream needs a causal tagger" in capsys.readouterr().err
+    assert main(["label", str(clips[0].video), "-m", str(offline), "--timeout", "0", "-o", str(tmp_path)]) == 2
+    assert "--timeout 0: give a positive number of seconds" in capsys.readouterr().err
     gtea_like = tmp_path / "plain"
     np.save(tmp_path / "x.npy", np.zeros(3))
     ckpt = torch.load(offline, weights_only=True)

@@ -4,7 +4,9 @@ decode (``decode.Frames``, sampled as at training time) -> backbone features in 
 (``features.Extractor``, the checkpoint's own backbone) -> the tagger. Offline, a bidirectional
 tagger reads the whole clip's features (a few KB per frame; the pictures are not kept). With
 ``--stream`` a causal tagger labels each batch as it is decoded, carrying its state, and each
-segment is printed as soon as it closes: memory stays constant however long the clip.
+segment is printed as soon as it closes: memory stays constant however long the clip, and a
+clip may be a URL (a camera, a live stream: see ``decode.is_url``). Ctrl-C while streaming
+keeps the outputs of the frames labelled so far.
 
 Per clip it writes NAME.labels.csv (frame, time, label, confidence), NAME.segments.json and
 NAME.timeline.png (with the ground truth when given), and with --annotate a copy of the clip
