@@ -146,6 +146,7 @@ BENCHMARKS: dict[str, Callable[[torch.device, float, bool], list[dict[str, Any]]
     "translation": _recipe("seq2seq.translation.bench", "bench_translation"),
     "video": _recipe("seq2seq.video.bench", "bench_video"),
     "music": _recipe("seq2seq.music.bench", "bench_music"),
+    "compile": _recipe("seq2seq.translation.bench_compile", "bench_compile"),
 }
 
 
