@@ -14,7 +14,8 @@ of the recipe's model three ways, on the same batches in the same run:
 - ``whole model compiled``: the model and loss passed to ``torch.compile`` as they are (not with
   ``--quick``, whose budget its many compiled pieces would overrun).
 
-Rows: ``tgt_tok_s`` (median of passes over the batches), ``vs_eager`` (ratio to the eager row),
+Rows: ``tgt_tok_s`` (the median of passes over the batches, the variants taking turns pass by
+pass, so that a shared machine's drifting load weighs on all alike), ``vs_eager`` (ratio to the eager row),
 ``compile_s`` (the first pass's extra time over a timed pass: tracing, code generation and the
 C++ compiler), ``first_loss`` (the first step's loss from the same initial weights: the variants
 must agree up to dropout noise), then one ``explain`` row with the graphs and graph breaks
@@ -28,6 +29,7 @@ The batches are generated (random subword ids with Multi30k-like lengths, groupe
 from __future__ import annotations
 
 import contextlib
+import statistics
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -36,7 +38,7 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
-from seq2seq.bench import timed
+from seq2seq.bench import sync
 from seq2seq.config import ModelConfig, load_config
 from seq2seq.losses import token_nll
 from seq2seq.nn.decoder import Decoder, DecoderState
@@ -159,7 +161,7 @@ def bench_compile(device: torch.device, peak: float, quick: bool) -> list[dict[s
 
     rows: list[dict[str, Any]] = []
     with cold_cache():
-        rows += _time_variants(variants, fresh, batches, device, amp, 0.0 if quick else 5.0, label)
+        rows += _time_variants(variants, fresh, batches, device, amp, 3 if quick else 5, label)
     rows.append(explain_row(m, smoothing, batches[0], device))
     return rows
 
@@ -183,45 +185,59 @@ def _time_variants(
     batches: list[Batch],
     device: torch.device,
     amp: str,
-    min_time: float,
+    rounds: int,
     label: dict[str, str],
 ) -> list[dict[str, Any]]:
     """One row per variant, each on a fresh model from the same seed: a first pass over the
-    batches (compiling), then passes timed for at least ``min_time`` seconds (3 at least)."""
+    batches (compiling), then ``rounds`` rounds that time one pass of every variant in turn.
+    Interleaving keeps the ratios fair on a shared machine whose load drifts over minutes; each
+    variant's figure is the median of its passes."""
     tokens = sum(int((b[3] != PAD).sum()) for b in batches)
-    rows: list[dict[str, Any]] = []
-    eager_seconds = None
+    rows: dict[str, dict[str, Any]] = {}
+    passes: dict[str, Callable[[], None]] = {}
+    first_seconds: dict[str, float] = {}
+    first_loss: dict[str, float] = {}
     for name, make in variants:
-        row: dict[str, Any] = {"variant": name, **label}
+        rows[name] = {"variant": name, **label}
         try:
             model, opt = fresh()
             loss_fn = make(model)
-            first: list[float] = []
 
-            def one_pass(model=model, opt=opt, loss_fn=loss_fn, first=first) -> None:
+            def one_pass(name=name, opt=opt, loss_fn=loss_fn) -> None:
                 for batch in batches:
                     with autocast(device, amp):
                         loss, n = loss_fn(batch)
                     (loss.float() / n).backward()
                     opt.step()
                     opt.zero_grad(set_to_none=True)
-                    if not first:
-                        first.append(float(loss.detach()) / float(n))
+                    first_loss.setdefault(name, float(loss.detach()) / float(n))
 
             start = time.perf_counter()
             one_pass()  # compiles, and warms the eager variant up alike
-            first_seconds = time.perf_counter() - start
-            seconds = timed(one_pass, device, min_time=min_time, warmup=0)
+            sync(device)
+            first_seconds[name] = time.perf_counter() - start
+            passes[name] = one_pass
         except Exception as e:  # noqa: BLE001 -- a compiler failure is a result to report
-            rows.append({**row, "error": _error(e)})
+            rows[name]["error"] = _error(e)
+    times: dict[str, list[float]] = {name: [] for name in passes}
+    for _ in range(rounds):
+        for name, one_pass in passes.items():
+            try:
+                start = time.perf_counter()
+                one_pass()
+                sync(device)
+                times[name].append(time.perf_counter() - start)
+            except Exception as e:  # noqa: BLE001
+                rows[name]["error"] = _error(e)
+    eager = statistics.median(times["eager"]) if times.get("eager") else None
+    for name, ts in times.items():
+        if "error" in rows[name]:
             continue
-        if eager_seconds is None:
-            eager_seconds = seconds
-        row.update(tgt_tok_s=tokens / seconds, vs_eager=eager_seconds / seconds)
-        row["compile_s"] = max(0.0, first_seconds - seconds) if name != "eager" else 0.0
-        row["first_loss"] = first[0]
-        rows.append(row)
-    return rows
+        seconds = statistics.median(ts)
+        rows[name].update(tgt_tok_s=tokens / seconds, vs_eager=eager / seconds if eager else "")
+        rows[name]["compile_s"] = max(0.0, first_seconds[name] - seconds) if name != "eager" else 0.0
+        rows[name]["first_loss"] = first_loss[name]
+    return list(rows.values())
 
 
 def explain_row(m: ModelConfig, smoothing: float, batch: Batch, device: torch.device) -> dict[str, Any]:
