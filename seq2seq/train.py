@@ -95,6 +95,12 @@ class Trainer:
         if self.dist.enabled:
             ids = [self.device.index] if self.device.type == "cuda" else None
             self.ddp = nn.parallel.DistributedDataParallel(self.model, device_ids=ids)
+        # Training steps run through step_model. With train.compile, torch.compile wraps it:
+        # nn.LSTM/GRU break the graph and run their own kernels, the layers around them are
+        # compiled. Evaluation and checkpoints use self.model, so nothing compiled is saved.
+        self.step_model: nn.Module = self.ddp or self.model
+        if tc.compile:
+            self.step_model = torch.compile(self.step_model, dynamic=True)
         self.mode = self.task.metric_mode(tc.metric)
         # Device-side counters read only at logging time.
         self._loss_sum = torch.zeros((), device=self.device)
@@ -327,7 +333,7 @@ class Trainer:
 
         tc = self.cfg.train
         self.out_dir.mkdir(parents=True, exist_ok=True)
-        model = self.ddp or self.model
+        model = self.step_model
         model.train()
         self.schedule.apply(self.optimizer, self.step, self.epoch)
         started = time.perf_counter()
@@ -353,7 +359,7 @@ class Trainer:
                 for piece in pieces:
                     micro += 1
                     sync = micro % tc.accum_steps == 0
-                    ctx = model.no_sync() if (self.ddp is not None and not sync) else contextlib.nullcontext()
+                    ctx = self.ddp.no_sync() if (self.ddp is not None and not sync) else contextlib.nullcontext()
                     with ctx:
                         with autocast(self.device, tc.amp):
                             out = self.task.loss(model, piece, state)

@@ -233,3 +233,37 @@ def test_bf16_autocast_path_trains(tmp_path):
     rows = [json.loads(x) for x in (tmp_path / "run" / "metrics.jsonl").read_text().splitlines()]
     losses = [r["loss"] for r in rows if r["kind"] == "train"]
     assert all(map(lambda v: v == v, losses)) and losses[-1] < losses[0]
+
+
+def _has_cpp_compiler() -> bool:
+    try:
+        from torch._inductor.cpp_builder import get_cpp_compiler
+
+        return bool(get_cpp_compiler())
+    except Exception:
+        return False
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(not _has_cpp_compiler(), reason="torch.compile's CPU backend needs a C++ compiler")
+def test_compiled_training_matches_eager_and_saves_a_plain_model(tmp_path):
+    """train.compile: the same losses as eager (no dropout, fp32), and checkpoints that a plain
+    model reads (no ``_orig_mod.`` prefixes)."""
+    runs = {}
+    for compiled in (False, True):
+        cfg = lm_cfg(tmp_path / str(compiled), max_steps=12, eval_every=6, compile=compiled)
+        cfg.model.dropout = 0.0
+        trainer = Trainer(cfg)
+        trainer.fit()
+        log = [json.loads(x) for x in (tmp_path / str(compiled) / "run" / "metrics.jsonl").read_text().splitlines()]
+        runs[compiled] = ([r["loss"] for r in log if r["kind"] == "valid"], trainer.model.state_dict())
+    (eager, eager_w), (comp, comp_w) = runs[False], runs[True]
+    assert len(eager) == len(comp) == 2
+    for a, b in zip(eager, comp, strict=True):
+        assert abs(a - b) < 1e-3 * abs(a), (eager, comp)
+    for k in eager_w:
+        torch.testing.assert_close(eager_w[k], comp_w[k], atol=1e-4, rtol=1e-3)
+    ckpt = torch.load(tmp_path / "True" / "run" / "best.pt", weights_only=True)
+    assert not any(k.startswith("_orig_mod") for k in ckpt["model"])
+    loaded = load_model(tmp_path / "True" / "run" / "best.pt", "cpu")
+    assert loaded.cfg.train.compile is True
