@@ -69,3 +69,13 @@ def init_distributed() -> Dist:
         backend = "nccl" if torch.cuda.is_available() and os.environ.get("SEQ2SEQ_BACKEND") != "gloo" else "gloo"
         dist.init_process_group(backend)
     return Dist(dist.get_rank(), int(os.environ.get("LOCAL_RANK", 0)), dist.get_world_size(), True)
+
+
+def has_cpp_compiler() -> bool:
+    """Whether torch.compile's CPU backend (inductor) finds a C++ compiler on this machine."""
+    try:
+        from torch._inductor.cpp_builder import get_cpp_compiler
+
+        return bool(get_cpp_compiler())
+    except Exception:  # noqa: BLE001 -- any failure means inductor cannot build CPU kernels here
+        return False

@@ -15,6 +15,7 @@ from seq2seq.checkpoint import CheckpointError
 from seq2seq.checkpoint import load as load_ckpt
 from seq2seq.config import Config, from_dict
 from seq2seq.inference import load_model
+from seq2seq.runtime import has_cpp_compiler
 from seq2seq.task import LossOutput
 from seq2seq.train import Trainer, TrainingError
 
@@ -235,17 +236,8 @@ def test_bf16_autocast_path_trains(tmp_path):
     assert all(map(lambda v: v == v, losses)) and losses[-1] < losses[0]
 
 
-def _has_cpp_compiler() -> bool:
-    try:
-        from torch._inductor.cpp_builder import get_cpp_compiler
-
-        return bool(get_cpp_compiler())
-    except Exception:
-        return False
-
-
 @pytest.mark.slow
-@pytest.mark.skipif(not _has_cpp_compiler(), reason="torch.compile's CPU backend needs a C++ compiler")
+@pytest.mark.skipif(not has_cpp_compiler(), reason="torch.compile's CPU backend needs a C++ compiler")
 def test_compiled_training_matches_eager_and_saves_a_plain_model(tmp_path):
     """train.compile: the same losses as eager (no dropout, fp32), and checkpoints that a plain
     model reads (no ``_orig_mod.`` prefixes)."""

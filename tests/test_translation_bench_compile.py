@@ -10,6 +10,7 @@ import torch
 from seq2seq import bench
 from seq2seq.config import ModelConfig
 from seq2seq.nn.models import build_model
+from seq2seq.runtime import has_cpp_compiler
 from seq2seq.translation import bench_compile as bc
 from seq2seq.translation.subwords import BOS, EOS, PAD
 
@@ -58,17 +59,8 @@ def test_a_variant_that_fails_to_compile_is_a_row_not_a_crash(monkeypatch):
     assert "tgt_tok_s" not in by_variant["head compiled"]
 
 
-def _has_cpp_compiler() -> bool:
-    try:
-        from torch._inductor.cpp_builder import get_cpp_compiler
-
-        return bool(get_cpp_compiler())
-    except Exception:  # noqa: BLE001 -- any failure means inductor cannot build CPU kernels here
-        return False
-
-
 @pytest.mark.slow
-@pytest.mark.skipif(not _has_cpp_compiler(), reason="torch.compile's CPU backend needs a C++ compiler")
+@pytest.mark.skipif(not has_cpp_compiler(), reason="torch.compile's CPU backend needs a C++ compiler")
 def test_quick_compile_benchmark(tmp_path):
     assert bench.main(["--quick", "--only", "compile", "--out", str(tmp_path), "--device", "cpu"]) == 0
     rows = json.loads((tmp_path / "bench.json").read_text())["benchmarks"]["compile"]

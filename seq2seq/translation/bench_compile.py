@@ -44,8 +44,9 @@ from seq2seq.losses import token_nll
 from seq2seq.nn.decoder import Decoder, DecoderState
 from seq2seq.nn.models import EncoderDecoder, build_model
 from seq2seq.runtime import autocast
-from seq2seq.task import length_batches, pad
-from seq2seq.translation.subwords import BOS, EOS, PAD
+from seq2seq.task import length_batches
+from seq2seq.translation.subwords import PAD
+from seq2seq.translation.task import collate_pairs
 
 RECIPE = Path(__file__).resolve().parents[2] / "recipes" / "translation" / "multi30k_en_de.toml"
 Batch = tuple[Tensor, Tensor, Tensor, Tensor]  # src, src_lengths, tgt_in, tgt_out
@@ -71,11 +72,8 @@ def generated_batches(vocab: int, sentences: int, batch_tokens: int, count: int,
     groups = sorted(groups, key=len, reverse=True)[:count]
     batches = []
     for group in groups:
-        examples = [pairs[i] for i in group]
-        src, src_lengths = pad([x for x, _ in examples], PAD)
-        tgt_in, _ = pad([[BOS, *y] for _, y in examples], PAD)
-        tgt_out, _ = pad([[*y, EOS] for _, y in examples], PAD)
-        batches.append((src, src_lengths, tgt_in, tgt_out))
+        b = collate_pairs([pairs[i] for i in group])
+        batches.append((b["src"], b["src_lengths"], b["tgt_in"], b["tgt_out"]))
     return batches
 
 

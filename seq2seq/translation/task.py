@@ -68,6 +68,15 @@ def filter_pairs(pairs: list[Pair], max_len: int, max_ratio: float) -> tuple[lis
     return kept, dropped
 
 
+def collate_pairs(examples: list[Pair]) -> Batch:
+    """Pad (source ids, target ids) pairs into src (batch, src_len) with src_lengths (batch,),
+    tgt_in = BOS + target and tgt_out = target + EOS (batch, tgt_len + 1)."""
+    src, src_lengths = pad([x for x, _ in examples], PAD)
+    tgt_in, _ = pad([[BOS, *y] for _, y in examples], PAD)
+    tgt_out, _ = pad([[*y, EOS] for _, y in examples], PAD)
+    return {"src": src, "src_lengths": src_lengths, "tgt_in": tgt_in, "tgt_out": tgt_out}
+
+
 class TranslationTask(Task):
     name = "translation"
     Data = TranslationData
@@ -147,10 +156,7 @@ class TranslationTask(Task):
         return length_batches(lengths, t.batch_size, t.batch_tokens, t.seed, epoch)
 
     def collate(self, examples: list[Pair]) -> Batch:
-        src, src_lengths = pad([x for x, _ in examples], PAD)
-        tgt_in, _ = pad([[BOS, *y] for _, y in examples], PAD)
-        tgt_out, _ = pad([[*y, EOS] for _, y in examples], PAD)
-        return {"src": src, "src_lengths": src_lengths, "tgt_in": tgt_in, "tgt_out": tgt_out}
+        return collate_pairs(examples)
 
     # -- training ----------------------------------------------------------------------------
     def loss(self, model: nn.Module, batch: Batch, state: State = None) -> LossOutput:
