@@ -58,12 +58,13 @@ def _blocked(logp: Tensor, blocked: tuple[int, ...]) -> Tensor:
     return logp
 
 
-def _force_eos(logp: Tensor, force: Tensor, eos_id: int) -> Tensor:
-    """Where ``force`` holds, only EOS may follow (at the model's own EOS log-probability, so a
-    hypothesis score stays the log-probability of its tokens)."""
-    not_eos = torch.ones(logp.size(-1), dtype=torch.bool, device=logp.device)
-    not_eos[eos_id] = False
-    return logp.masked_fill(force & not_eos, -math.inf)
+def _force_eos_(logp: Tensor, force: Tensor, eos_id: int) -> None:
+    """In place: where ``force`` holds (logp's shape with 1 for the vocabulary), only EOS may
+    follow, at the model's own EOS log-probability (so a hypothesis score stays the
+    log-probability of its tokens)."""
+    eos = logp[..., eos_id].clone()
+    logp.masked_fill_(force, -math.inf)
+    logp[..., eos_id] = eos
 
 
 def filter_logits(logits: Tensor, top_k: int = 0, top_p: float = 1.0) -> Tensor:
@@ -127,7 +128,7 @@ def sample(
             continue
         logp = _blocked(torch.log_softmax(logits, dim=-1), (*blocked, pad_id))
         if eos_id is not None:
-            logp = _force_eos(logp, (t >= limit)[:, None], eos_id)
+            _force_eos_(logp, (t >= limit)[:, None], eos_id)
         if temperature == 0:
             nxt = logp.argmax(-1)
         else:
@@ -168,11 +169,12 @@ def beam_search(
 
     first: (batch,) start tokens. Returns, per row, the ``nbest`` best hypotheses, best first.
     A finished beam keeps its slot and extends only by padding at no cost, so it competes with
-    the live beams on its final score until the end.
+    the live beams on its final score until the end. A row whose beams have all finished can no
+    longer change: it leaves the batch, so the remaining steps compute only for live rows.
     """
     batch, device, K = first.size(0), first.device, beam_size
     limit = _max_lens(max_len, batch, device)[:, None]  # (batch, 1)
-    rows = torch.arange(batch, device=device)
+    rows = torch.arange(batch, device=device)  # original row of each row still searched
     state = reorder_state(state, rows.repeat_interleave(K))
     prev = first.repeat_interleave(K)
     scores = torch.full((batch, K), -math.inf, device=device)
@@ -181,41 +183,71 @@ def beam_search(
     lengths = torch.zeros(batch, K, dtype=torch.long, device=device)
     history = torch.zeros(batch, K, 0, dtype=torch.long, device=device)
     blocked = tuple(sorted(set(blocked) | {pad_id}))
+    out: list[list[Hypothesis]] = [[] for _ in range(batch)]
+    first_limit = int(limit.min())  # before this step no row is forced to end
     for t in range(int(limit.max()) + 1):
+        n = rows.size(0)
         logits, state = model.step(prev, state)
         V = logits.size(-1)
-        logp = _blocked(torch.log_softmax(logits.float(), dim=-1), blocked).view(batch, K, V)
-        logp = _force_eos(logp, (t >= limit)[:, :, None], eos_id)
-        pad_only = torch.full_like(logp, -math.inf)
-        pad_only[..., pad_id] = 0.0
-        logp = torch.where(finished[..., None], pad_only, logp)
-        cand = scores[..., None] + logp  # (batch, K, V)
+        # Within a beam the candidates rank by log p alone, so only each beam's K best tokens can
+        # enter the new beams: past the log-softmax, the work is one top-k over the vocabulary
+        # and the rest is on (n, K, K).
+        logp = _blocked(torch.log_softmax(logits.float(), dim=-1), blocked).view(n, K, V)
+        if t >= first_limit:
+            _force_eos_(logp, (t >= limit)[..., None], eos_id)
+        top_lp, top_tok = logp.topk(min(K, V), dim=-1)  # (n, K, k)
+        # A finished beam extends only by padding, at no cost.
+        only_pad = torch.full_like(top_lp, -math.inf)
+        only_pad[..., 0] = 0.0
+        top_lp = torch.where(finished[..., None], only_pad, top_lp)
+        top_tok = top_tok.masked_fill(finished[..., None], pad_id)
+        cand = scores[..., None] + top_lp  # (n, K, k)
         cand_len = lengths + (~finished).long()
         rank = cand / length_penalty(cand_len, alpha)[..., None]
-        top = rank.view(batch, K * V).topk(K, dim=-1).indices  # (batch, K)
-        origin, token = top // V, top % V
-        scores = cand.view(batch, K * V).gather(1, top)
+        best = rank.view(n, -1).topk(K, dim=-1).indices  # (n, K)
+        origin = best // top_lp.size(-1)
+        token = top_tok.view(n, -1).gather(1, best)
+        scores = cand.view(n, -1).gather(1, best)
         lengths = cand_len.gather(1, origin)
         finished = finished.gather(1, origin) | (token == eos_id)
         history = torch.cat([history.gather(1, origin[..., None].expand_as(history)), token[..., None]], dim=-1)
-        state = reorder_state(state, (rows[:, None] * K + origin).view(-1), same_source=True)
+        local = torch.arange(n, device=device)
+        state = reorder_state(state, (local[:, None] * K + origin).view(-1), same_source=True)
         prev = token.view(-1)
-        if bool(finished.all()):
+        done = finished.all(dim=1)  # (n,)
+        n_done = int(done.sum())  # the step's one host sync
+        if n_done == n:
             break
+        if n_done > 0:
+            _collect(out, rows[done], scores[done], lengths[done], history[done], alpha, nbest, eos_id, pad_id)
+            keep = (~done).nonzero().squeeze(1)
+            rows, scores, lengths, finished, history = (x[keep] for x in (rows, scores, lengths, finished, history))
+            limit, prev = limit[keep], prev.view(n, K)[keep].view(-1)
+            first_limit = int(limit.min())
+            state = reorder_state(state, (keep[:, None] * K + torch.arange(K, device=device)).view(-1))
+    _collect(out, rows, scores, lengths, history, alpha, nbest, eos_id, pad_id)
+    return out
+
+
+def _collect(
+    out: list[list[Hypothesis]], rows: Tensor, scores: Tensor, lengths: Tensor, history: Tensor,
+    alpha: float, nbest: int, eos_id: int, pad_id: int,
+) -> None:  # fmt: skip
+    """Write the ``nbest`` best hypotheses of ``rows`` into ``out``. scores, lengths: (rows, K)
+    log-probabilities and lengths; history: (rows, K, steps) tokens."""
     final = scores / length_penalty(lengths, alpha)
     order = final.argsort(dim=1, descending=True)
-    final, scores, history = final.gather(1, order), scores.gather(1, order), history[rows[:, None], order]
-    out: list[list[Hypothesis]] = []
+    final, scores = final.gather(1, order), scores.gather(1, order)
+    history = history.gather(1, order[..., None].expand_as(history))
     hist, fin, raw = history.tolist(), final.tolist(), scores.tolist()
-    for b in range(batch):
+    for i, b in enumerate(rows.tolist()):
         hyps = []
-        for k in range(min(nbest, K)):
-            if raw[b][k] == -math.inf:
+        for k in range(min(nbest, scores.size(1))):
+            if raw[i][k] == -math.inf:
                 break
-            toks = [x for x in hist[b][k] if x not in (eos_id, pad_id)]
-            hyps.append(Hypothesis(toks, fin[b][k], raw[b][k]))
-        out.append(hyps)
-    return out
+            toks = [x for x in hist[i][k] if x not in (eos_id, pad_id)]
+            hyps.append(Hypothesis(toks, fin[i][k], raw[i][k]))
+        out[b] = hyps
 
 
 def max_lengths(src_lengths: Tensor, ratio: float, offset: int) -> Tensor:

@@ -67,6 +67,36 @@ def test_large_beam_equals_exhaustive_enumeration(batch, alpha, seed):
             assert h.logprob == pytest.approx(lp, abs=1e-4)
 
 
+@pytest.mark.parametrize("alpha", [0.0, 1.0])
+def test_finished_rows_leave_the_batch_without_changing_any_result(batch, alpha):
+    """Row 0 must end after one token, row 1 after two: they leave the batch while row 2 goes on,
+    and every row gets exactly what a search of that row alone gives."""
+    model = tiny_model(3)
+    src, lengths = batch
+    max_len = torch.tensor([1, 2, 6])
+    rows_per_step = []
+    step = model.step
+
+    def counting_step(prev, state):
+        rows_per_step.append(prev.size(0))
+        return step(prev, state)
+
+    model.step = counting_step
+    together = beam_search(
+        model, model.start(src, lengths), torch.full((3,), BOS), max_len, EOS, beam_size=3, alpha=alpha, nbest=3,
+        blocked=(BOS,),
+    )  # fmt: skip
+    assert rows_per_step[0] == 9 and rows_per_step[-1] == 3  # 3 rows x 3 beams at first, row 2 alone at the end
+    for b in range(3):
+        alone = beam_search(
+            model, model.start(src[b : b + 1, : lengths[b]], lengths[b : b + 1]), torch.full((1,), BOS),
+            max_len[b : b + 1], EOS, beam_size=3, alpha=alpha, nbest=3, blocked=(BOS,),
+        )[0]  # fmt: skip
+        assert [h.tokens for h in together[b]] == [h.tokens for h in alone]
+        assert [h.score for h in together[b]] == pytest.approx([h.score for h in alone], abs=1e-5)
+        assert all(len(h.tokens) <= int(max_len[b]) for h in together[b])
+
+
 @pytest.mark.parametrize("input_feeding", [True, False])
 def test_beam_of_one_equals_greedy(batch, input_feeding):
     model = tiny_model(3, input_feeding)
