@@ -3,6 +3,7 @@ line order and count, the core's beam search, sacreBLEU's figures, and every bad
 
 from __future__ import annotations
 
+import argparse
 import os
 import re
 import signal
@@ -121,6 +122,28 @@ def test_nbest_output(run, tmp_path, capsys):
     assert [line.split(" ||| ")[0] for line in lines] == ["0"] * 3 + ["1"] + ["2"] * 3
     scores = [float(line.split(" ||| ")[2]) for line in lines[:3]]
     assert scores == sorted(scores, reverse=True)
+
+
+def test_bf16_translation_keeps_lines_and_the_recipe_sets_the_default(run, loaded, tmp_path, capsys):
+    """--amp bf16 runs the search under bf16 autocast (also on the CPU): same line count and
+    order, near the float32 result; without --amp the checkpoint's train.amp decides."""
+    write_lines(tmp_path / "in.en", SENTENCES)
+    outs = {}
+    for amp in ("off", "bf16"):
+        rc, _, _ = translate(["-m", str(run / "best.pt"), "-i", str(tmp_path / "in.en"), "-o",
+                              str(tmp_path / f"out.{amp}"), "--amp", amp], capsys)  # fmt: skip
+        assert rc == 0
+        outs[amp] = read_lines(tmp_path / f"out.{amp}")
+    assert len(outs["bf16"]) == len(SENTENCES)
+    assert [bool(x.strip()) for x in outs["bf16"]] == [bool(x.strip()) for x in SENTENCES]
+    same = sum(a == b for a, b in zip(outs["off"], outs["bf16"], strict=True))
+    assert same >= len(SENTENCES) - 2  # bf16 rounding may flip a close call, not the whole output
+    from seq2seq.translation.cli import options
+
+    args = argparse.Namespace(beam=None, length_penalty=None, batch_tokens=2000, amp=None)
+    assert options(loaded, args).amp == loaded.cfg.train.amp
+    args.amp = "bf16"
+    assert options(loaded, args).amp == "bf16"
 
 
 def test_length_groups_sort_and_cap():

@@ -19,6 +19,14 @@ def add_search(p: argparse.ArgumentParser, length_penalty: bool = True) -> None:
     if length_penalty:
         p.add_argument("--length-penalty", type=float, help="GNMT alpha; 0: rank by log-probability (default: recipe)")
     p.add_argument("--batch-tokens", type=int, default=2000, help="padded source subwords per batch")
+    add_amp(p)
+
+
+def add_amp(p) -> None:
+    p.add_argument(
+        "--amp", choices=("auto", "bf16", "off"),
+        help="bf16 autocast: bf16 (also on the CPU), auto (on CUDA only) or off (default: the recipe's train.amp)",
+    )  # fmt: skip
 
 
 def load(path: str, device: str, command: str):
@@ -41,7 +49,8 @@ def options(loaded, args: argparse.Namespace, nbest: int = 1, alpha: float | Non
         raise TranslateError(f"--nbest {nbest}: give 1 to the beam size ({beam})")
     if args.batch_tokens < 1:
         raise TranslateError(f"--batch-tokens {args.batch_tokens}: give a positive number")
-    return Options(beam, alpha, nbest, s.max_len_ratio, s.max_len_offset, args.batch_tokens)
+    amp = args.amp or loaded.cfg.train.amp
+    return Options(beam, alpha, nbest, s.max_len_ratio, s.max_len_offset, args.batch_tokens, amp)
 
 
 def translator_of(loaded, quiet: bool = False):
@@ -133,6 +142,7 @@ def evaluate_args(p: argparse.ArgumentParser) -> None:
     g.add_argument("--beam", type=int, help="beam size (default: the checkpoint's)")
     g.add_argument("--length-penalty", type=float, help="GNMT alpha (default: the checkpoint's)")
     g.add_argument("--batch-tokens", type=int, default=2000, help="padded source subwords per batch")
+    add_amp(g)
 
 
 SPLITS = {"train": "train", "valid": "valid", "val": "valid", "dev": "valid", "test": "test"}

@@ -166,7 +166,7 @@ class TranslationTask(Task):
 
     def options(self) -> Options:
         s = self.cfg.search
-        return Options(s.beam_size, s.length_penalty, 1, s.max_len_ratio, s.max_len_offset)
+        return Options(s.beam_size, s.length_penalty, 1, s.max_len_ratio, s.max_len_offset, amp=self.cfg.train.amp)
 
     def translator(self, model: nn.Module) -> Translator:
         return Translator(model, self.subwords, self.max_src_len)

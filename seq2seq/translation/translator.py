@@ -12,6 +12,7 @@ from dataclasses import dataclass
 import torch
 from torch import Tensor, nn
 
+from seq2seq.runtime import autocast
 from seq2seq.search import Hypothesis, beam_search, max_lengths
 from seq2seq.task import pad
 from seq2seq.translation.subwords import BOS, EOS, PAD, Subwords
@@ -23,7 +24,8 @@ BREAKS = (".", "!", "?", ";", ":", ",")
 @dataclass
 class Options:
     """How to search: beam size, GNMT length penalty alpha, hypotheses per input, output length
-    limit (ratio * input length + offset) and the padded source tokens per batch."""
+    limit (ratio * input length + offset), the padded source tokens per batch, and the autocast
+    mode (``runtime.autocast``: 'bf16' also on the CPU, 'auto' on CUDA only, 'off')."""
 
     beam: int = 5
     alpha: float = 1.0
@@ -31,6 +33,7 @@ class Options:
     max_len_ratio: float = 2.0
     max_len_offset: int = 10
     batch_tokens: int = 2000
+    amp: str = "off"
 
 
 def length_groups(lengths: Sequence[int], batch_tokens: int) -> list[list[int]]:
@@ -57,13 +60,14 @@ def search_ids(model: nn.Module, sources: Sequence[Sequence[int]], opts: Options
     for group in length_groups([len(sources[i]) for i in todo], opts.batch_tokens):
         rows = [todo[g] for g in group]
         src, lengths = pad([sources[i] for i in rows], PAD)
-        state = model.start(src.to(device), lengths)
         first = torch.full((len(rows),), BOS, dtype=torch.long, device=device)
         limit = max_lengths(lengths, opts.max_len_ratio, opts.max_len_offset).to(device)
-        hyps = beam_search(
-            model, state, first, limit, EOS, beam_size=opts.beam, alpha=opts.alpha, nbest=opts.nbest,
-            pad_id=PAD, blocked=(BOS,),
-        )  # fmt: skip
+        with autocast(device, opts.amp):
+            state = model.start(src.to(device), lengths)
+            hyps = beam_search(
+                model, state, first, limit, EOS, beam_size=opts.beam, alpha=opts.alpha, nbest=opts.nbest,
+                pad_id=PAD, blocked=(BOS,),
+            )  # fmt: skip
         for i, h in zip(rows, hyps, strict=True):
             results[i] = h
     return results
