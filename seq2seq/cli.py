@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import importlib
 import json
+import os
 import sys
 from pathlib import Path
 
@@ -174,6 +175,11 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("seq2seq: interrupted", file=sys.stderr)
         return 130
+    except BrokenPipeError:
+        # stdout's reader left (`... | head`): no traceback; the interpreter must not flush into
+        # the closed pipe again at exit.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 141  # 128 + SIGPIPE, as a shell reports a command killed by it
 
 
 if __name__ == "__main__":
