@@ -260,6 +260,19 @@ def test_a_checkpoint_with_a_missing_or_mismatched_subword_model(run, tmp_path, 
     assert rc == 2 and "the subword model and weights do not belong together" in err
 
 
+def test_a_closed_stdout_ends_quietly(tmp_path):
+    """`seq2seq evaluate ... | head -1` where head has gone: exit status 141, no traceback."""
+    write_lines(tmp_path / "a.de", ["Ein Hund."] * 3)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "seq2seq", "evaluate", "--hyp", str(tmp_path / "a.de"), "--ref", str(tmp_path / "a.de")],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, cwd=REPO,
+    )  # fmt: skip
+    proc.stdout.close()  # the reader leaves before anything is written
+    err = proc.stderr.read().decode()
+    assert proc.wait(timeout=120) == 141
+    assert "Traceback" not in err and "BrokenPipeError" not in err
+
+
 def test_evaluate_hyp_equals_sacrebleu(tmp_path, capsys):
     hyps = ["Ein Hund läuft im Park.", "Zwei Männer spielen Fußball.", "Eine Frau liest ein Buch", ""]
     refs = ["Ein Hund rennt im Park.", "Zwei Männer spielen Fußball.", "Eine Frau liest ein Buch.", "Ein Kind."]
