@@ -69,7 +69,12 @@ class Settings:
     alpha: float = 1.0
     max_len_ratio: float = 1.5  # JoeyNMT's default limit: 1.5 x the source length
     translate_batch_tokens: int = 2000
+    translate_amp: str = "bf16"  # ours: bf16 autocast in beam search (JoeyNMT has none on the CPU); off: fp32
     threads: int = 1
+
+
+# What --retranslate may change: the search, not the training.
+TRANSLATION_SETTINGS = ("beam", "alpha", "max_len_ratio", "translate_batch_tokens", "translate_amp", "test_sentences")
 
 
 def find_split(data_dir: Path, split: str, lang: str) -> Path:
@@ -271,7 +276,7 @@ def translate_ours(checkpoint: Path, lines: list[str], s: Settings) -> tuple[lis
     translator = loaded.task.translator(loaded.model)
     opts = Options(
         beam=s.beam, alpha=s.alpha, nbest=1, max_len_ratio=s.max_len_ratio, max_len_offset=1,
-        batch_tokens=s.translate_batch_tokens,
+        batch_tokens=s.translate_batch_tokens, amp=s.translate_amp,
     )  # fmt: skip
     start = time.perf_counter()
     hyps = translator.best(lines, opts)
@@ -405,32 +410,46 @@ def translate_joeynmt(name: str, s: Settings, config: Path, work: Path, python: 
     return read_lines(Path(f"{prefix}.test")), joey.parse_generation_seconds(log.read_text(encoding="utf-8"), str(log))
 
 
-def bench_variant(name: str, s: Settings, data: Slice, work: Path, python: Path) -> dict[str, Any]:
-    """Train and translate with both toolkits, one after the other, for one decoder variant."""
+def bench_variant(
+    name: str, s: Settings, data: Slice, work: Path, python: Path, trained: dict[str, Any] | None = None
+) -> dict[str, Any]:
+    """Train and translate with both toolkits, one after the other, for one decoder variant.
+    ``trained``: this variant's result from an earlier run in ``work``, whose models are
+    translated again (its training figures are kept) instead of training new ones."""
     from seq2seq.translation.bleu import score
     from seq2seq.translation.text import read_lines, write_lines
 
     sources, refs = read_lines(data.path("test", "en")), read_lines(data.path("test", "de"))
-    ours, p_ours = train_ours(name, s, data, work)
     train_yaml, test_yaml = joeynmt_configs(name, s, data, work)
-    theirs, p_joey = train_joeynmt(name, s, train_yaml, work, python)
-    check_same_data(ours.tokens, theirs.tokens, name)
+    if trained is None:
+        ours, p_ours = train_ours(name, s, data, work)
+        theirs, p_joey = train_joeynmt(name, s, train_yaml, work, python)
+        check_same_data(ours.tokens, theirs.tokens, name)
     print(f"[{name}] translating {len(sources)} sentences with beam {s.beam} ...", flush=True)
     ours_hyps, ours_s, ours_params = translate_ours(work / f"ours-{name}" / "best.pt", sources, s)
     write_lines(work / f"ours-{name}.hyp", ours_hyps)
     joey_hyps, joey_s = translate_joeynmt(name, s, test_yaml, work, python)
 
-    def side(train: TrainStats | joey.TrainLog, proc: Process, params: int, hyps: list[str], secs: float):
-        out, scores = output_tokens(data.spm, hyps), score(hyps, refs)
+    def training(train: TrainStats | joey.TrainLog, proc: Process, params: int) -> dict[str, Any]:
         return {
             "params": params, "steps": train.steps, "train_tokens": train.tokens, "train_s": train.seconds,
-            "train_tok_s": train.tokens_per_s, "cpu_share": proc.cpu / proc.wall, "translate_s": secs,
-            "sent_s": len(hyps) / secs, "hyp_len": out / len(hyps) - 1, "out_tok_s": out / secs,
+            "train_tok_s": train.tokens_per_s, "cpu_share": proc.cpu / proc.wall,
+        }  # fmt: skip
+
+    def translation(hyps: list[str], secs: float) -> dict[str, Any]:
+        out, scores = output_tokens(data.spm, hyps), score(hyps, refs)
+        return {
+            "translate_s": secs, "sent_s": len(hyps) / secs, "hyp_len": out / len(hyps) - 1, "out_tok_s": out / secs,
             "bleu": scores.bleu, "chrf": scores.chrf, "bleu_signature": scores.bleu_signature,
         }  # fmt: skip
 
-    a = side(ours, p_ours, ours_params, ours_hyps, ours_s)
-    b = side(theirs, p_joey, theirs.params, joey_hyps, joey_s)
+    if trained is None:
+        a = {**training(ours, p_ours, ours_params), **translation(ours_hyps, ours_s)}
+        b = {**training(theirs, p_joey, theirs.params), **translation(joey_hyps, joey_s)}
+    else:
+        keys = ("params", "steps", "train_tokens", "train_s", "train_tok_s", "cpu_share")
+        a = {**{k: trained["ours"][k] for k in keys}, **translation(ours_hyps, ours_s)}
+        b = {**{k: trained["joeynmt"][k] for k in keys}, **translation(joey_hyps, joey_s)}
     ratios = {
         "train": a["train_tok_s"] / b["train_tok_s"],
         "translate": a["sent_s"] / b["sent_s"],
@@ -495,7 +514,7 @@ def profile_ours(recipe: Path, checkpoint: Path, lines: list[str], s: Settings, 
     result["train"] = _top_ops(prof, wall)
     loaded = load_model(checkpoint, "cpu", task="translation")
     translator = loaded.task.translator(loaded.model)
-    opts = Options(beam=s.beam, alpha=s.alpha, max_len_ratio=s.max_len_ratio, max_len_offset=1)
+    opts = Options(beam=s.beam, alpha=s.alpha, max_len_ratio=s.max_len_ratio, max_len_offset=1, amp=s.translate_amp)
     few = lines[:200]
     with profile(activities=[ProfilerActivity.CPU]) as prof:
         start = time.perf_counter()
@@ -507,11 +526,15 @@ def profile_ours(recipe: Path, checkpoint: Path, lines: list[str], s: Settings, 
 
 
 # -- report ------------------------------------------------------------------------------------
+LOW_BLEU = " BLEU after so short a budget is low for both: it says the two learn alike, not how good either gets."
+
+
 def render(result: dict[str, Any]) -> str:
     """The markdown block for docs/benchmarks.md."""
     from seq2seq.bench import table
 
     s, m, d, v = result["settings"], result["machine"], result["data"], result["versions"]
+    low_bleu = max(r[w]["bleu"] for r in result["variants"].values() for w in ("ours", "joeynmt")) < 15
     parts = [
         f"Command: `{result['command']}` ({result['date']}). Machine: {m.get('cpu', m['device'])}, "
         f"{s['threads']} thread(s) per run, load average {result['load'][0]:.1f} at the start "
@@ -522,14 +545,18 @@ def render(result: dict[str, Any]) -> str:
         f"Data: Multi30k en-de, the first {s['train_sentences']} training pairs ({d['train_pairs']} kept), "
         f"{s['epochs']} epochs; one joint unigram SentencePiece model of {d['pieces']} pieces for both; "
         f"test: the first {d['test_sentences']} sentences of test_2016_flickr, beam {s['beam']}, length "
-        f"penalty {s['alpha']}, batches of {s['translate_batch_tokens']} source tokens.",
+        f"penalty {s['alpha']}, batches of {s['translate_batch_tokens']} source tokens; ours "
+        f"{'under bf16 autocast' if s.get('translate_amp', 'off') == 'bf16' else 'in float32'}, JoeyNMT in float32.",
         f"Model: bidirectional LSTM encoder and LSTM decoder, {s['layers']} layer(s) of {s['hidden_size']} "
         f"units, embeddings {s['embed_dim']}, Luong general attention, dropout {s['dropout']}; Adam at a "
         f"constant {s['lr']:g} (checked on every logged step of both), clip {s['clip_norm']}, batches of "
-        f"{s['batch_tokens']} tokens. BLEU after so short a budget is low for both: it says the two "
-        f"learn alike, not how good either gets.",
+        f"{s['batch_tokens']} tokens, float32.{LOW_BLEU if low_bleu else ''}",
         "",
     ]
+    if "trained" in result:
+        t = result["trained"]
+        parts.insert(1, f"Translation re-timed with the models trained by `{t['command']}` ({t['date']}, load average "
+                        f"{t['load'][0]:.1f} at its start); the training columns are from that run.")  # fmt: skip
     rows = []
     for name, r in result["variants"].items():
         for who, label in (("ours", "ours"), ("joeynmt", "JoeyNMT")):
@@ -591,6 +618,11 @@ def main(argv: list[str] | None = None) -> int:
         "--profile", choices=["auto", "always", "never"], default="auto", help="auto: if a goal is missed"
     )
     parser.add_argument("--docs", action="store_true", help="update docs/benchmarks.md with the result")
+    parser.add_argument(
+        "--retranslate", action="store_true",
+        help="translate again with the models the last run left in --out (same training settings), keeping its "
+        "training figures: re-times a change to translation without training again",
+    )  # fmt: skip
     for key, default in asdict(s0).items():
         parser.add_argument("--" + key.replace("_", "-"), type=type(default), default=default)
     args = parser.parse_args(argv)
@@ -604,6 +636,23 @@ def main(argv: list[str] | None = None) -> int:
     except PeerError as e:
         print(f"bench-peers: error: {e}", file=sys.stderr)
         return 2
+
+
+def retranslating(out: Path, s: Settings) -> dict[str, Any]:
+    """The last run's result in ``out``, checked to have trained with the settings ``s`` has."""
+    path = out / "peers.json"
+    if not path.is_file():
+        raise PeerError(f"--retranslate: no {path}; run the bench without --retranslate first")
+    previous = json.loads(path.read_text(encoding="utf-8"))
+    now = asdict(s)
+    changed = [k for k, v in previous["settings"].items() if k not in TRANSLATION_SETTINGS and now.get(k) != v]
+    if changed:
+        k = changed[0]
+        raise PeerError(
+            f"--retranslate: {path} trained with --{k.replace('_', '-')} {previous['settings'][k]}, not "
+            f"{now[k]}; give the same training settings"
+        )
+    return previous
 
 
 def _bench(args: argparse.Namespace, s: Settings, variants: list[str], argv: list[str] | None) -> int:
@@ -627,10 +676,16 @@ def _bench(args: argparse.Namespace, s: Settings, variants: list[str], argv: lis
     work = out / "peers"
     torch.set_num_threads(s.threads)
     load = os.getloadavg()
-    print(f"preparing the Multi30k slice in {work / 'data'} ...", flush=True)
-    data = prepare_slice(data_dir, work / "data", s)
+    previous = retranslating(out, s) if args.retranslate else None
+    if previous is None:
+        print(f"preparing the Multi30k slice in {work / 'data'} ...", flush=True)
+        data = prepare_slice(data_dir, work / "data", s)
+    else:  # the slice the models were trained on, as it is
+        d, folder = previous["data"], work / "data"
+        data = Slice(folder, folder / "spm.model", folder / "vocab.txt", d["pieces"], d["train_pairs"], d["dropped"],
+                     d["test_sentences"])  # fmt: skip
     result: dict[str, Any] = {
-        "command": "make bench-peers" if not argv else "python -m seq2seq.bench_peers " + " ".join(argv),
+        "command": "python -m seq2seq.bench_peers " + " ".join(sys.argv[1:] if argv is None else argv),
         "date": time.strftime("%Y-%m-%d"),
         "machine": machine(torch.device("cpu")),
         "load": list(load),
@@ -640,8 +695,15 @@ def _bench(args: argparse.Namespace, s: Settings, variants: list[str], argv: lis
                  "test_sentences": data.test_sentences},
         "variants": {},
     }  # fmt: skip
+    if previous is not None:
+        result["trained"] = {"command": previous["command"], "date": previous["date"], "load": previous["load"]}
     for name in variants:
-        result["variants"][name] = bench_variant(name, s, data, work, python)
+        trained = None
+        if previous is not None:
+            if name not in previous["variants"]:
+                raise PeerError(f"--retranslate: {out / 'peers.json'} has no '{name}' variant; run without it")
+            trained = previous["variants"][name]
+        result["variants"][name] = bench_variant(name, s, data, work, python, trained)
     missed = any(not all(r["goals_met"].values()) for r in result["variants"].values())
     if args.profile == "always" or (args.profile == "auto" and missed):
         name = next((v for v in variants if not all(result["variants"][v]["goals_met"].values())), variants[0])

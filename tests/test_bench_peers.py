@@ -275,3 +275,14 @@ def test_our_training_counts_exactly_the_target_tokens_of_the_slice(tmp_path):
     assert stats.steps == 2 * bp.steps_per_epoch(tmp_path / "work" / "ours-nofeed.toml") > 2
     assert stats.lrs == [s.lr] * stats.steps and stats.seconds > 0 and proc.cpu > 0
     assert (tmp_path / "work" / "ours-nofeed" / "best.pt").is_file()
+
+
+def test_retranslate_needs_the_last_run_with_the_same_training_settings(tmp_path):
+    with pytest.raises(PeerError, match="no .*peers.json; run the bench without --retranslate first"):
+        bp.retranslating(tmp_path, bp.Settings())
+    settings = vars(bp.Settings(epochs=6, beam=4))
+    (tmp_path / "peers.json").write_text(json.dumps({"settings": settings, "variants": {}}), encoding="utf-8")
+    # the search may change (beam, batches, amp), the training may not
+    assert bp.retranslating(tmp_path, bp.Settings(epochs=6, beam=5, translate_amp="off"))["settings"] == settings
+    with pytest.raises(PeerError, match="trained with --epochs 6, not 3; give the same training settings"):
+        bp.retranslating(tmp_path, bp.Settings(epochs=3))
