@@ -80,7 +80,7 @@ class TrainConfig:
     tbptt: int = 0  # > 0: truncated BPTT in chunks of this many steps, state carried
     label_smoothing: float = 0.0
     amp: str = "auto"  # auto (bf16 on CUDA) | bf16 | off
-    compile: bool = False  # torch.compile the training forward (the LSTM/GRU kernels stay eager)
+    compile: bool = False  # torch.compile the training loss over the vocabulary (Task.token_nll); the model stays eager
     eval_every: int = 0  # optimizer steps between evaluations; 0: once per epoch
     log_every: int = 50  # optimizer steps between logged losses (the only host syncs)
     metric: str = "loss"  # validation metric for best checkpoint, plateau and early stopping

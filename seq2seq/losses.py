@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import functools
+from collections.abc import Callable
+
 import torch
 import torch.nn.functional as F
 from torch import Tensor
@@ -21,6 +24,14 @@ def token_nll(logits: Tensor, targets: Tensor, mask: Tensor, smoothing: float = 
         nll = (1.0 - smoothing) * nll - smoothing * logp.mean(dim=-1)
     nll = nll.masked_fill(~mask, 0.0)
     return nll.sum(), mask.sum()
+
+
+@functools.cache
+def compiled_token_nll() -> Callable[..., tuple[Tensor, Tensor]]:
+    """``token_nll`` under ``torch.compile`` (dynamic shapes: one graph for every batch shape),
+    built once. The log-softmax, gather and smoothing over (batch, time, vocabulary) fuse into
+    a few passes: for the translation recipe this is where compiling pays (docs/benchmarks.md)."""
+    return torch.compile(token_nll, dynamic=True)
 
 
 def bernoulli_nll(logits: Tensor, targets: Tensor, mask: Tensor) -> tuple[Tensor, Tensor]:

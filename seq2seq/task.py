@@ -23,6 +23,7 @@ import torch
 from torch import Tensor, nn
 
 from seq2seq.config import Config
+from seq2seq.losses import compiled_token_nll, token_nll
 
 Batch = dict[str, Tensor]
 State = tuple[Tensor, ...] | None
@@ -90,6 +91,13 @@ class Task(ABC):
     def loss(self, model: nn.Module, batch: Batch, state: State = None) -> LossOutput:
         """Summed loss of ``batch``; ``state`` is the recurrent state carried from the previous
         chunk of the same sequences (truncated BPTT), else None."""
+
+    def token_nll(self, logits: Tensor, targets: Tensor, mask: Tensor) -> tuple[Tensor, Tensor]:
+        """The training loss over a vocabulary: ``losses.token_nll`` with ``train.label_smoothing``,
+        compiled when ``train.compile`` is on. logits: (batch, time, vocab); targets, mask:
+        (batch, time). Returns (sum, count)."""
+        loss = compiled_token_nll() if self.cfg.train.compile else token_nll
+        return loss(logits, targets, mask, self.cfg.train.label_smoothing)
 
     @abstractmethod
     def evaluate(self, model: nn.Module) -> dict[str, float]:

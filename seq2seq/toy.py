@@ -17,7 +17,6 @@ import torch
 from torch import nn
 
 from seq2seq.config import ConfigError
-from seq2seq.losses import token_nll
 from seq2seq.nn.models import length_mask
 from seq2seq.search import greedy, max_lengths
 from seq2seq.task import Batch, LossOutput, State, Task, length_batches, pad, split_time
@@ -118,14 +117,13 @@ class ToyTask(Task):
         return split_time(batch, length)
 
     def loss(self, model: nn.Module, batch: Batch, state: State = None) -> LossOutput:
-        smoothing = self.cfg.train.label_smoothing
         if self.cfg.model.kind == "encoder_decoder":
             logits = model(batch["src"], batch["src_lengths"], batch["tgt_in"])
             mask = batch["tgt_out"] != PAD
-            return LossOutput(*token_nll(logits, batch["tgt_out"], mask, smoothing))
+            return LossOutput(*self.token_nll(logits, batch["tgt_out"], mask))
         logits, state = model(batch["x"], batch["lengths"], state)
         mask = length_mask(batch["lengths"], batch["x"].size(1), logits.device)
-        return LossOutput(*token_nll(logits, batch["y"], mask, smoothing), state=state)
+        return LossOutput(*self.token_nll(logits, batch["y"], mask), state=state)
 
     def decode(self, model: nn.Module, inputs: list[list[int]]) -> list[list[int]]:
         """Greedy outputs (ids) of an encoder-decoder for input id lists."""

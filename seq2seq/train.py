@@ -95,12 +95,10 @@ class Trainer:
         if self.dist.enabled:
             ids = [self.device.index] if self.device.type == "cuda" else None
             self.ddp = nn.parallel.DistributedDataParallel(self.model, device_ids=ids)
-        # Training steps run through step_model. With train.compile, torch.compile wraps it:
-        # nn.LSTM/GRU break the graph and run their own kernels, the layers around them are
-        # compiled. Evaluation and checkpoints use self.model, so nothing compiled is saved.
+        # Training steps run through step_model. train.compile compiles the task's loss over the
+        # vocabulary (Task.token_nll), not the model: nn.LSTM/GRU break a compiled graph anyway,
+        # and compiling the whole model measured slower than the loss alone (docs/benchmarks.md).
         self.step_model: nn.Module = self.ddp or self.model
-        if tc.compile:
-            self.step_model = torch.compile(self.step_model, dynamic=True)
         self.mode = self.task.metric_mode(tc.metric)
         # Device-side counters read only at logging time.
         self._loss_sum = torch.zeros((), device=self.device)

@@ -239,14 +239,20 @@ def test_bf16_autocast_path_trains(tmp_path):
 @pytest.mark.slow
 @pytest.mark.skipif(not has_cpp_compiler(), reason="torch.compile's CPU backend needs a C++ compiler")
 def test_compiled_training_matches_eager_and_saves_a_plain_model(tmp_path):
-    """train.compile: the same losses as eager (no dropout, fp32), and checkpoints that a plain
-    model reads (no ``_orig_mod.`` prefixes)."""
+    """train.compile: the loss runs compiled, gives the same losses as eager (no dropout, fp32),
+    and checkpoints stay those of a plain model (no ``_orig_mod.`` prefixes)."""
+    import torch._dynamo
+    from torch._dynamo.utils import counters
+
+    torch._dynamo.reset()  # graphs compiled by an earlier test would not count as new ones
     runs = {}
     for compiled in (False, True):
         cfg = lm_cfg(tmp_path / str(compiled), max_steps=12, eval_every=6, compile=compiled)
         cfg.model.dropout = 0.0
         trainer = Trainer(cfg)
+        frames = counters["stats"]["unique_graphs"]
         trainer.fit()
+        assert (counters["stats"]["unique_graphs"] > frames) == compiled  # compiled code ran only when asked
         log = [json.loads(x) for x in (tmp_path / str(compiled) / "run" / "metrics.jsonl").read_text().splitlines()]
         runs[compiled] = ([r["loss"] for r in log if r["kind"] == "valid"], trainer.model.state_dict())
     (eager, eager_w), (comp, comp_w) = runs[False], runs[True]

@@ -30,7 +30,7 @@ import torch
 from torch import Tensor, nn
 
 from seq2seq.config import ConfigError
-from seq2seq.losses import bernoulli_nll, token_nll
+from seq2seq.losses import bernoulli_nll
 from seq2seq.music import corpus
 from seq2seq.music.midi import GRIDS, read_midi_folder
 from seq2seq.music.rolls import (
@@ -203,7 +203,7 @@ class MusicTask(Task):
         logits, state = model(batch["x"], batch["lengths"], state)
         mask = length_mask(batch["lengths"], batch["x"].size(1), logits.device)
         if self.mode == "text":
-            return LossOutput(*token_nll(logits, batch["y"], mask, self.cfg.train.label_smoothing), state=state)
+            return LossOutput(*self.token_nll(logits, batch["y"], mask), state=state)
         return LossOutput(*bernoulli_nll(logits, batch["y"], mask), state=state)
 
     @torch.no_grad()

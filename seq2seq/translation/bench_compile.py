@@ -9,6 +9,8 @@ combine layer, the output projection and the label-smoothed log-softmax loss, al
 of the recipe's model three ways, on the same batches in the same run:
 
 - ``eager``: the reference;
+- ``loss compiled (train.compile)``: only the label-smoothed log-softmax loss over the
+  vocabulary under ``torch.compile``, what ``train.compile = true`` does;
 - ``head compiled``: the same step with only the head (attention .. loss) under ``torch.compile``
   (``dynamic=True``: one graph for every batch shape, as length-bucketed batches need);
 - ``whole model compiled``: the model and loss passed to ``torch.compile`` as they are (not with
@@ -40,7 +42,7 @@ from torch import Tensor, nn
 
 from seq2seq.bench import sync
 from seq2seq.config import ModelConfig, load_config
-from seq2seq.losses import token_nll
+from seq2seq.losses import compiled_token_nll, token_nll
 from seq2seq.nn.decoder import Decoder, DecoderState
 from seq2seq.nn.models import EncoderDecoder, build_model
 from seq2seq.runtime import autocast
@@ -77,14 +79,15 @@ def generated_batches(vocab: int, sentences: int, batch_tokens: int, count: int,
     return batches
 
 
-def decoder_head(decoder: Decoder, smoothing: float) -> Head:
+def decoder_head(decoder: Decoder, smoothing: float, loss: Callable[..., tuple[Tensor, Tensor]] = token_nll) -> Head:
     """The decoder's work after its recurrent stack, and the loss: (top-layer outputs s (batch,
     tgt, hidden), attention keys, memory, source mask, targets (batch, tgt)) -> (loss sum, count).
-    Exactly ``Decoder.forward`` without input feeding, followed by ``token_nll``."""
+    Exactly ``Decoder.forward`` without input feeding, followed by ``loss`` (``token_nll``, or its
+    compiled form as ``train.compile`` uses it)."""
 
     def head(s: Tensor, keys: Tensor, memory: Tensor, mask: Tensor, tgt_out: Tensor) -> tuple[Tensor, Tensor]:
         h, _ = decoder._attend(s, DecoderState((s,), None, memory, keys, mask))
-        return token_nll(decoder._logits(h), tgt_out, tgt_out != PAD, smoothing)
+        return loss(decoder._logits(h), tgt_out, tgt_out != PAD, smoothing)
 
     return head
 
@@ -147,6 +150,9 @@ def bench_compile(device: torch.device, peak: float, quick: bool) -> list[dict[s
     def eager(model: EncoderDecoder) -> LossFn:
         return split_loss(model, decoder_head(model.decoder, smoothing))
 
+    def loss_compiled(model: EncoderDecoder) -> LossFn:
+        return split_loss(model, decoder_head(model.decoder, smoothing, compiled_token_nll()))
+
     def head_compiled(model: EncoderDecoder) -> LossFn:
         return split_loss(model, torch.compile(decoder_head(model.decoder, smoothing), dynamic=True))
 
@@ -155,6 +161,7 @@ def bench_compile(device: torch.device, peak: float, quick: bool) -> list[dict[s
 
     variants = [("eager", eager), ("head compiled", head_compiled)]
     if not quick:
+        variants[1:1] = [("loss compiled (train.compile)", loss_compiled)]
         variants.append(("whole model compiled", whole_compiled))
 
     rows: list[dict[str, Any]] = []

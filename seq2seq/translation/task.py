@@ -162,7 +162,7 @@ class TranslationTask(Task):
     def loss(self, model: nn.Module, batch: Batch, state: State = None) -> LossOutput:
         logits = model(batch["src"], batch["src_lengths"], batch["tgt_in"])
         mask = batch["tgt_out"] != PAD
-        return LossOutput(*token_nll(logits, batch["tgt_out"], mask, self.cfg.train.label_smoothing))
+        return LossOutput(*self.token_nll(logits, batch["tgt_out"], mask))
 
     def options(self) -> Options:
         s = self.cfg.search
