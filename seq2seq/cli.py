@@ -124,7 +124,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("train", help="train a recipe (a TOML file)")
     p.add_argument("recipe", help="recipe file, e.g. recipes/translation/multi30k_en_de.toml")
-    p.add_argument("--set", action="append", metavar="SECTION.KEY=VALUE", help="override a recipe value")
+    p.add_argument(
+        "--set", action="extend", nargs="+", metavar="SECTION.KEY=VALUE", help="override recipe values (repeatable)"
+    )
     p.add_argument("--out", help="run folder (train.out_dir)")
     p.add_argument("--device", help="auto, cpu, cuda or cuda:N (train.device)")
     p.add_argument(

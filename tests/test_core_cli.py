@@ -95,3 +95,13 @@ def test_user_errors_are_one_line(tmp_path, recipe, capsys, argv, message):
     err = capsys.readouterr().err.strip()
     assert err.startswith("seq2seq: error: ") and message in err
     assert "\n" not in err
+
+
+def test_set_takes_several_overrides_after_one_flag_or_many():
+    from seq2seq.cli import build_parser
+
+    args = build_parser().parse_args(
+        ["train", "r.toml", "--set", "train.lr=0.1", "train.epochs=2", "--out", "x", "--set", "model.layers=1"]
+    )
+    assert args.recipe == "r.toml" and args.out == "x"
+    assert args.set == ["train.lr=0.1", "train.epochs=2", "model.layers=1"]
