@@ -212,6 +212,9 @@ def test_ctrl_c_on_a_real_process(run, tmp_path):
         [sys.executable, "-m", "seq2seq", "translate", "-m", str(run / "best.pt"), "-i", str(tmp_path / "in.en"),
          "-o", str(tmp_path / "out.de"), "--window", "16", "--device", "cpu"],
         cwd=REPO, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+        # Ctrl-C as in a terminal: a test run started in the background (`make test &`) ignores
+        # SIGINT, and a child would inherit that and never see the signal.
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
     )  # fmt: skip
     deadline = time.time() + 120
     while time.time() < deadline and not any(p.name.startswith(".out.de.") for p in tmp_path.iterdir()):
