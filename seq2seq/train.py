@@ -95,10 +95,6 @@ class Trainer:
         if self.dist.enabled:
             ids = [self.device.index] if self.device.type == "cuda" else None
             self.ddp = nn.parallel.DistributedDataParallel(self.model, device_ids=ids)
-        # Training steps run through step_model. train.compile compiles the task's loss over the
-        # vocabulary (Task.token_nll), not the model: nn.LSTM/GRU break a compiled graph anyway,
-        # and compiling the whole model measured slower than the loss alone (docs/benchmarks.md).
-        self.step_model: nn.Module = self.ddp or self.model
         self.mode = self.task.metric_mode(tc.metric)
         # Device-side counters read only at logging time.
         self._loss_sum = torch.zeros((), device=self.device)
@@ -331,7 +327,7 @@ class Trainer:
 
         tc = self.cfg.train
         self.out_dir.mkdir(parents=True, exist_ok=True)
-        model = self.step_model
+        model = self.ddp or self.model
         model.train()
         self.schedule.apply(self.optimizer, self.step, self.epoch)
         started = time.perf_counter()
@@ -357,7 +353,7 @@ class Trainer:
                 for piece in pieces:
                     micro += 1
                     sync = micro % tc.accum_steps == 0
-                    ctx = self.ddp.no_sync() if (self.ddp is not None and not sync) else contextlib.nullcontext()
+                    ctx = model.no_sync() if (self.ddp is not None and not sync) else contextlib.nullcontext()
                     with ctx:
                         with autocast(self.device, tc.amp):
                             out = self.task.loss(model, piece, state)

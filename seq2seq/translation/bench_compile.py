@@ -215,7 +215,8 @@ def _time_variants(
                     (loss.float() / n).backward()
                     opt.step()
                     opt.zero_grad(set_to_none=True)
-                    first_loss.setdefault(name, float(loss.detach()) / float(n))
+                    if name not in first_loss:  # one host sync, not one per timed batch
+                        first_loss[name] = float(loss.detach()) / float(n)
 
             start = time.perf_counter()
             one_pass()  # compiles, and warms the eager variant up alike
