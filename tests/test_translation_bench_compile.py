@@ -59,6 +59,18 @@ def test_a_variant_that_fails_to_compile_is_a_row_not_a_crash(monkeypatch):
     assert "tgt_tok_s" not in by_variant["head compiled"]
 
 
+def test_an_input_feeding_recipe_is_timed_without_the_head_split(monkeypatch):
+    """With input feeding attention runs inside the step loop: eager times the task's own loss
+    and the head variant, which would need a whole-target decoder, is left out, not an error."""
+    m = ModelConfig(cell="lstm", embed_dim=8, hidden_size=12, layers=1, bidirectional=True, attention="general")
+    m.input_vocab = m.output_size = 30
+    m.input_feeding = True
+    monkeypatch.setattr(bc, "settings", lambda quick: (m, "off", 0.1, 200, 1))
+    rows = bc.bench_compile(torch.device("cpu"), 1.0, quick=True)
+    assert [r["variant"] for r in rows] == ["eager", "explain (whole model)"]
+    assert rows[0]["tgt_tok_s"] > 0 and "error" not in rows[0] and rows[0]["model"].endswith("input feeding")
+
+
 @pytest.mark.slow
 @pytest.mark.skipif(not has_cpp_compiler(), reason="torch.compile's CPU backend needs a C++ compiler")
 def test_quick_compile_benchmark(tmp_path):
