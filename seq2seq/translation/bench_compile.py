@@ -56,6 +56,7 @@ RECIPE = Path(__file__).resolve().parents[2] / "recipes" / "translation" / "mult
 Batch = tuple[Tensor, Tensor, Tensor, Tensor]  # src, src_lengths, tgt_in, tgt_out
 LossFn = Callable[[Batch], tuple[Tensor, Tensor]]
 Head = Callable[[Tensor, Tensor, Tensor, Tensor, Tensor], tuple[Tensor, Tensor]]
+NLL = Callable[..., tuple[Tensor, Tensor]]  # token_nll or its compiled form: (logits, targets, mask, smoothing)
 
 
 def generated_batches(vocab: int, sentences: int, batch_tokens: int, count: int, seed: int = 0) -> list[Batch]:
@@ -81,15 +82,14 @@ def generated_batches(vocab: int, sentences: int, batch_tokens: int, count: int,
     return batches
 
 
-def decoder_head(decoder: Decoder, smoothing: float, loss: Callable[..., tuple[Tensor, Tensor]] = token_nll) -> Head:
+def decoder_head(decoder: Decoder, smoothing: float) -> Head:
     """The decoder's work after its recurrent stack, and the loss: (top-layer outputs s (batch,
     tgt, hidden), attention keys, memory, source mask, targets (batch, tgt)) -> (loss sum, count).
-    Exactly ``Decoder.forward`` without input feeding, followed by ``loss`` (``token_nll``, or its
-    compiled form as ``train.compile`` uses it)."""
+    Exactly ``Decoder.forward`` without input feeding, followed by ``token_nll``."""
 
     def head(s: Tensor, keys: Tensor, memory: Tensor, mask: Tensor, tgt_out: Tensor) -> tuple[Tensor, Tensor]:
         h, _ = decoder._attend(s, DecoderState((s,), None, memory, keys, mask))
-        return loss(decoder._logits(h), tgt_out, tgt_out != PAD, smoothing)
+        return token_nll(decoder._logits(h), tgt_out, tgt_out != PAD, smoothing)
 
     return head
 
@@ -107,9 +107,6 @@ def split_loss(model: EncoderDecoder, head: Head) -> LossFn:
         return head(s, state.keys, state.memory, state.mask, tgt_out)
 
     return loss
-
-
-NLL = Callable[..., tuple[Tensor, Tensor]]
 
 
 def whole_loss(model: EncoderDecoder, smoothing: float, nll: NLL = token_nll) -> LossFn:
@@ -171,10 +168,11 @@ def bench_compile(device: torch.device, peak: float, quick: bool) -> list[dict[s
         return torch.compile(whole_loss(model, smoothing), dynamic=True)
 
     variants = [("eager", eager)]
+    if not quick:
+        variants.append(("loss compiled (train.compile)", loss_compiled))
     if not m.input_feeding:
         variants.append(("head compiled", head_compiled))
     if not quick:
-        variants[1:1] = [("loss compiled (train.compile)", loss_compiled)]
         variants.append(("whole model compiled", whole_compiled))
 
     rows: list[dict[str, Any]] = []
