@@ -118,7 +118,7 @@ def prepare_slice(data_dir: Path, out: Path, s: Settings) -> Slice:
     spm_path = out / "spm.model"
     spm_path.write_bytes(proto)
     pairs = list(zip(sp.encode(src, out_type=int), sp.encode(tgt, out_type=int), strict=True))
-    keep = [i for i, pair in enumerate(pairs) if filter_pairs([pair], MAX_LEN, MAX_RATIO)[0]]
+    keep, _ = filter_pairs(pairs, MAX_LEN, MAX_RATIO)
     write_lines(out / "train.en", [src[i] for i in keep])
     write_lines(out / "train.de", [tgt[i] for i in keep])
     for split, name, n in (("valid", "val", s.valid_sentences), ("test", "test_2016_flickr", s.test_sentences)):

@@ -40,7 +40,7 @@ def test_registered_under_its_name():
 def test_filter_pairs_counts_each_reason():
     pairs = [([1] * 3, [1] * 4), ([], [1]), ([1] * 9, [1] * 9), ([1] * 2, [1] * 7), ([1] * 5, [1] * 2)]
     kept, dropped = filter_pairs(pairs, max_len=8, max_ratio=3.0)
-    assert kept == [pairs[0], pairs[4]]  # 5 / 2 = 2.5 <= 3; 7 / 2 = 3.5 > 3
+    assert kept == [0, 4]  # 5 / 2 = 2.5 <= 3; 7 / 2 = 3.5 > 3
     assert dropped == {"empty": 1, "too long": 1, "length ratio": 1}
 
 
@@ -110,6 +110,61 @@ def test_bad_data_settings(tmp_path):
                 f"data.train_tgt={tmp_path / 'a.de'}",
             )  # fmt: skip
         ).prepare()
+
+
+def test_subword_sampling_draws_new_segmentations_each_epoch_seeded_and_lossless(tmp_path):
+    sampling = ("data.subword_alpha=0.1", "data.subword_nbest=-1")
+    task = TranslationTask(small_cfg(tmp_path, *sampling))
+    task.prepare()
+    best = list(task.dataset())
+    src_text, tgt_text = task.train_text
+    epochs = []
+    for epoch in (0, 1):
+        batches = task.train_batches(epoch)
+        pairs = list(task.dataset())
+        assert sorted(i for b in batches for i in b) == list(range(len(best)))
+        # Other pieces, same sentences: decoding a sampled segmentation gives the line back.
+        assert pairs != best
+        assert task.subwords.src.decode([s for s, _ in pairs]) == [src_text[i] for i in task.train_kept]
+        assert task.subwords.decode_tgt([t for _, t in pairs]) == [tgt_text[i] for i in task.train_kept]
+        assert sum(len(s) for s, _ in pairs) > sum(len(s) for s, _ in best)  # flatter draws: shorter pieces
+        epochs.append(pairs)
+    assert epochs[0] != epochs[1]
+    # Seeded by (train.seed, epoch): a second task (a resumed run, another rank) draws the same,
+    # whatever was drawn before it in this process.
+    again = TranslationTask(small_cfg(tmp_path, *sampling))
+    again.prepare()
+    again.train_batches(1)
+    assert list(again.dataset()) == epochs[1]
+    again.train_batches(0)
+    assert list(again.dataset()) == epochs[0]
+    other = TranslationTask(small_cfg(tmp_path, *sampling, "train.seed=2"))
+    other.prepare()
+    other.train_batches(0)
+    assert list(other.dataset()) != epochs[0]
+    # Off (the default): the best segmentation every epoch.
+    plain = TranslationTask(small_cfg(tmp_path))
+    plain.prepare()
+    plain.train_batches(3)
+    assert list(plain.dataset()) == best
+
+
+def test_subword_sampling_with_bpe_is_bpe_dropout(tmp_path):
+    task = TranslationTask(small_cfg(tmp_path, "data.subword_type=bpe", "data.subword_alpha=0.2"))
+    task.prepare()
+    best = list(task.dataset())
+    task.train_batches(0)
+    assert list(task.dataset()) != best
+    assert task.subwords.decode_tgt([t for _, t in task.dataset()]) == [task.train_text[1][i] for i in task.train_kept]
+
+
+def test_bad_subword_sampling_settings(tmp_path):
+    with pytest.raises(ConfigError, match="data.subword_alpha -0.1"):
+        TranslationTask(small_cfg(tmp_path, "data.subword_alpha=-0.1")).prepare()
+    with pytest.raises(ConfigError, match="data.subword_alpha 1.0: .* in \\[0, 1\\) for bpe"):
+        TranslationTask(small_cfg(tmp_path, "data.subword_type=bpe", "data.subword_alpha=1.0")).prepare()
+    with pytest.raises(ConfigError, match="data.subword_nbest 1: sampling needs -1"):
+        TranslationTask(small_cfg(tmp_path, "data.subword_alpha=0.1", "data.subword_nbest=1")).prepare()
 
 
 def test_state_restores_subwords_and_refuses_a_mismatch(tmp_path):

@@ -8,6 +8,7 @@ with other ids is refused (its ids would index the wrong embeddings).
 from __future__ import annotations
 
 import io
+import threading
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -108,6 +109,31 @@ class Subwords:
 
     def encode_tgt(self, lines: Sequence[str]) -> list[list[int]]:
         return self.tgt.encode(list(lines), out_type=int)
+
+    def sample(
+        self, src: Sequence[str], tgt: Sequence[str], alpha: float, nbest: int, seed: int
+    ) -> tuple[list[list[int]], list[list[int]]]:
+        """Subword regularisation (Kudo, 2018): a segmentation of every sentence drawn from the
+        unigram model (n-best size ``nbest``, -1 for all, flattened by ``alpha``; for a BPE model
+        ``alpha`` is the BPE-dropout rate). The same ``seed`` gives the same ids."""
+        out: dict[str, Any] = {}
+
+        def draw() -> None:
+            # SentencePiece keeps one generator per thread, seeded from the global seed when the
+            # thread first samples: a fresh thread is the only way to restart it at ``seed``.
+            spm.set_random_generator_seed(seed)
+            opts = dict(out_type=int, enable_sampling=True, alpha=alpha, nbest_size=nbest, num_threads=1)
+            try:
+                out["ids"] = (self.src.encode(list(src), **opts), self.tgt.encode(list(tgt), **opts))
+            except (RuntimeError, ValueError) as e:
+                out["error"] = e
+
+        worker = threading.Thread(target=draw)
+        worker.start()
+        worker.join()
+        if "error" in out:
+            raise SubwordError(f"subword sampling (alpha {alpha}, n-best {nbest}): {out['error']}")
+        return out["ids"]
 
     def decode_tgt(self, ids: Sequence[Sequence[int]]) -> list[str]:
         """Detokenised text of target id lists."""

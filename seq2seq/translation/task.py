@@ -40,6 +40,10 @@ class TranslationData:
     subword_type: str = "unigram"  # unigram | bpe
     vocab_size: int = 8000  # per model
     subword_models: list[str] = field(default_factory=list)  # existing SentencePiece models instead of training
+    # Subword regularisation: > 0 draws a new segmentation of every training sentence each epoch
+    # (unigram: sampling among the n-best, flatter as alpha falls; bpe: BPE-dropout rate alpha).
+    subword_alpha: float = 0.0
+    subword_nbest: int = 64  # unigram candidates to sample from; -1: all of them
     max_len: int = 100  # training pairs with a side longer than this (subwords) are dropped
     max_ratio: float = 3.0  # ... and pairs whose longer side exceeds the shorter this many times
     valid_size: int = 0  # 0: the whole validation set; else its first N pairs (faster evaluation)
@@ -51,12 +55,12 @@ class TranslationData:
     seed: int = 1
 
 
-def filter_pairs(pairs: list[Pair], max_len: int, max_ratio: float) -> tuple[list[Pair], dict[str, int]]:
+def filter_pairs(pairs: list[Pair], max_len: int, max_ratio: float) -> tuple[list[int], dict[str, int]]:
     """Drop pairs with an empty side, a side longer than ``max_len``, or a length ratio above
-    ``max_ratio``. Returns the kept pairs and how many were dropped for each reason."""
-    kept: list[Pair] = []
+    ``max_ratio``. Returns the indices of the kept pairs and how many were dropped for each reason."""
+    kept: list[int] = []
     dropped = {"empty": 0, "too long": 0, "length ratio": 0}
-    for src, tgt in pairs:
+    for i, (src, tgt) in enumerate(pairs):
         if not src or not tgt:
             dropped["empty"] += 1
         elif len(src) > max_len or len(tgt) > max_len:
@@ -64,7 +68,7 @@ def filter_pairs(pairs: list[Pair], max_len: int, max_ratio: float) -> tuple[lis
         elif max(len(src), len(tgt)) > max_ratio * min(len(src), len(tgt)):
             dropped["length ratio"] += 1
         else:
-            kept.append((src, tgt))
+            kept.append(i)
     return kept, dropped
 
 
@@ -86,6 +90,8 @@ class TranslationTask(Task):
         super().__init__(cfg)
         self.subwords: Subwords | None = None
         self.train_pairs: list[Pair] = []
+        self.train_kept: list[int] = []  # line indices of the training pairs that passed the filter
+        self.sampled_epoch: int | None = None  # the epoch train_pairs were sampled for, if any
         self.train_text: tuple[list[str], list[str]] | None = None
         self.valid_text: tuple[list[str], list[str]] | None = None
         self.max_src_len = self.max_tgt_len = 0
@@ -114,6 +120,15 @@ class TranslationTask(Task):
         d, m = self.cfg.data, self.cfg.model
         if m.kind != "encoder_decoder":
             raise ConfigError(f"the translation task needs model.kind = 'encoder_decoder', not '{m.kind}'")
+        if d.subword_alpha < 0 or (d.subword_type == "bpe" and d.subword_alpha >= 1):
+            raise ConfigError(
+                f"data.subword_alpha {d.subword_alpha}: use 0 (off) or above (unigram), or a dropout rate "
+                f"in [0, 1) for bpe"
+            )
+        if d.subword_alpha > 0 and d.subword_type == "unigram" and not (d.subword_nbest == -1 or d.subword_nbest > 1):
+            raise ConfigError(
+                f"data.subword_nbest {d.subword_nbest}: sampling needs -1 (all segmentations) or more than 1"
+            )
         self.train_text = self.split_text("train")
         self.valid_text = self.split_text("valid")
         self.subwords = build(*self.train_text, d.subwords, d.subword_type, d.vocab_size, d.subword_models, "data")
@@ -127,7 +142,9 @@ class TranslationTask(Task):
         d = self.cfg.data
         src, tgt = self.train_text
         pairs = list(zip(self.subwords.encode_src(src), self.subwords.encode_tgt(tgt), strict=True))
-        self.train_pairs, dropped = filter_pairs(pairs, d.max_len, d.max_ratio)
+        self.train_kept, dropped = filter_pairs(pairs, d.max_len, d.max_ratio)
+        self.train_pairs = [pairs[i] for i in self.train_kept]
+        self.sampled_epoch = None
         if not self.train_pairs:
             raise ConfigError(
                 f"data: all {len(pairs)} training pairs were dropped ({json.dumps(dropped)}); "
@@ -150,10 +167,24 @@ class TranslationTask(Task):
         return self.train_pairs
 
     def train_batches(self, epoch: int) -> list[list[int]]:
-        t = self.cfg.train
+        t, d = self.cfg.train, self.cfg.data
+        if d.subword_alpha > 0 and self.sampled_epoch != epoch:
+            self._sample_train(epoch)
         # The padded size of a batch is set by its longer side (the target has BOS/EOS added).
         lengths = [max(len(s), len(y) + 1) for s, y in self.train_pairs]
         return length_batches(lengths, t.batch_size, t.batch_tokens, t.seed, epoch)
+
+    def _sample_train(self, epoch: int) -> None:
+        """Replace the training ids by this epoch's sampled segmentations (subword regularisation),
+        the same for a seed and epoch on every run and rank. Which pairs train stays the filter's
+        choice on the best segmentation; validation and translation always use the best one."""
+        d = self.cfg.data
+        src, tgt = self.train_text
+        src, tgt = [src[i] for i in self.train_kept], [tgt[i] for i in self.train_kept]
+        seed = (self.cfg.train.seed * 1_000_003 + epoch) % 2**32
+        src_ids, tgt_ids = self.subwords.sample(src, tgt, d.subword_alpha, d.subword_nbest, seed)
+        self.train_pairs = list(zip(src_ids, tgt_ids, strict=True))
+        self.sampled_epoch = epoch
 
     def collate(self, examples: list[Pair]) -> Batch:
         return collate_pairs(examples)
