@@ -36,6 +36,7 @@ class ModelConfig:
     bidirectional: bool = True  # encoder / tagger; a causal tagger or a language model is unidirectional
     dropout: float = 0.3  # between recurrent layers and before the output layer
     embed_dropout: float = 0.0  # on embeddings / projected features
+    word_dropout: float = 0.0  # token inputs only: zero a whole token's embedding with this probability
     attention: str = "general"  # none | dot | general | bahdanau
     input_feeding: bool = True  # feed the attentional vector into the next decoder step
     bridge: bool = True  # initialise the decoder from the encoder's final state

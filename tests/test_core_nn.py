@@ -8,6 +8,7 @@ import torch
 
 from seq2seq.config import ConfigError, ModelConfig
 from seq2seq.nn import Attention, RecurrentStack, build_model
+from seq2seq.nn.encoder import WordDropout
 from seq2seq.nn.models import length_mask
 
 
@@ -134,3 +135,43 @@ def test_build_model_rejects_bad_settings():
         build_model(ModelConfig(attention="dot", hidden_size=8, bidirectional=True, input_vocab=5, output_size=5))
     with pytest.raises(ConfigError, match="output_size"):
         build_model(ModelConfig(input_vocab=5))
+    with pytest.raises(ConfigError, match="word_dropout must be in"):
+        build_model(ModelConfig(word_dropout=1.0, input_vocab=5, output_size=5))
+
+
+def test_word_dropout_zeroes_whole_tokens_and_rescales_the_rest():
+    torch.manual_seed(0)
+    emb = torch.randn(64, 50, 8) + 3.0  # no embedding is zero by chance
+    drop = WordDropout(0.25).train()
+    out = drop(emb)
+    zero = (out == 0).all(-1)
+    kept = (out != 0).all(-1)
+    assert torch.all(zero | kept)  # a token goes whole or stays whole
+    assert abs(zero.float().mean().item() - 0.25) < 0.02  # 3,200 tokens: 4 standard deviations
+    assert torch.allclose(out[kept], emb[kept] / 0.75)
+    assert torch.equal(drop.eval()(emb), emb)
+
+
+@pytest.mark.parametrize("kind", ["encoder_decoder", "language_model"])
+def test_word_dropout_acts_in_training_only(kind):
+    cfg = ModelConfig(kind=kind, embed_dim=8, hidden_size=8, dropout=0.0, input_vocab=12, output_size=12)
+    cfg.bidirectional = kind == "encoder_decoder"
+    plain = build_model(cfg)
+    cfg.word_dropout = 0.5
+    dropped = build_model(cfg)
+    dropped.load_state_dict(plain.state_dict())  # no new parameters: old checkpoints load
+    x, lengths, tgt = torch.randint(3, 12, (4, 7)), torch.tensor([7, 6, 5, 4]), torch.randint(3, 12, (4, 5))
+
+    def run(model):
+        return model(x, lengths, tgt) if kind == "encoder_decoder" else model(x, lengths)[0]
+
+    assert torch.equal(run(plain.eval()), run(dropped.eval()))
+    torch.manual_seed(1)
+    assert not torch.allclose(run(plain.train()), run(dropped.train()))
+    if kind == "encoder_decoder":  # both sides: source tokens and the teacher-forced target inputs
+        assert dropped.encoder.inputs.word_dropout.p == dropped.decoder.word_dropout.p == 0.5
+
+
+def test_word_dropout_leaves_feature_inputs_alone():
+    cfg = ModelConfig(kind="tagger", embed_dim=8, hidden_size=8, word_dropout=0.3, input_dim=6, output_size=3)
+    assert build_model(cfg).encoder.inputs.word_dropout.p == 0.0

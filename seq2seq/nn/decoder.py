@@ -20,6 +20,7 @@ import torch
 from torch import Tensor, nn
 
 from seq2seq.nn.attention import Attention
+from seq2seq.nn.encoder import WordDropout
 from seq2seq.nn.rnn import RecurrentStack, State
 
 
@@ -71,6 +72,7 @@ class Decoder(nn.Module):
         tie_embeddings: bool,
         pad_id: int = 0,
         reference: bool = False,
+        word_dropout: float = 0.0,
     ) -> None:
         super().__init__()
         self.attention = None if attention == "none" else Attention(attention, hidden_size, memory_size)
@@ -78,6 +80,7 @@ class Decoder(nn.Module):
         self.hidden_size = hidden_size
         self.embed = nn.Embedding(vocab, embed_dim, padding_idx=pad_id)
         self.embed_dropout = nn.Dropout(embed_dropout)
+        self.word_dropout = WordDropout(word_dropout)  # on the teacher-forced target inputs
         rnn_in = embed_dim + (hidden_size if self.input_feeding else 0)
         self.rnn = RecurrentStack(cell, rnn_in, hidden_size, layers, False, dropout, reference)
         if self.attention is not None:
@@ -113,7 +116,7 @@ class Decoder(nn.Module):
         """Teacher forcing. tgt_in: (batch, tgt) ids starting with BOS. Returns logits
         (batch, tgt, vocab) and attention weights (batch, tgt, src) or None. Steps after a
         sequence's end see padding, which cannot reach earlier steps of a left-to-right decoder."""
-        emb = self.embed_dropout(self.embed(tgt_in))
+        emb = self.embed_dropout(self.word_dropout(self.embed(tgt_in)))
         if not self.input_feeding:
             s, _ = self.rnn(emb, None, state.hidden)
             h, weights = self._attend(s, state)

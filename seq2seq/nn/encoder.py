@@ -2,16 +2,42 @@
 
 from __future__ import annotations
 
+import torch
 from torch import Tensor, nn
 
 from seq2seq.nn.rnn import RecurrentStack, State
 
 
+class WordDropout(nn.Module):
+    """Drops whole tokens in training: each (batch, time) position's embedding is zeroed with
+    probability p and the kept ones are scaled by 1 / (1 - p), so the model cannot lean on any one
+    word (Sennrich et al., 2016; Sennrich and Zhang, 2019). Elementwise dropout on the same
+    embeddings (``embed_dropout``) still removes single features; this removes the whole word."""
+
+    def __init__(self, p: float) -> None:
+        super().__init__()
+        if not 0.0 <= p < 1.0:
+            raise ValueError(f"word_dropout must be in [0, 1), got {p}")
+        self.p = p
+
+    def forward(self, emb: Tensor) -> Tensor:
+        """emb: (batch, time, embed_dim) -> the same shape."""
+        if not self.training or self.p == 0.0:
+            return emb
+        keep = torch.empty(emb.shape[:-1] + (1,), device=emb.device, dtype=emb.dtype).bernoulli_(1.0 - self.p)
+        return emb * keep / (1.0 - self.p)
+
+    def extra_repr(self) -> str:
+        return f"p={self.p}"
+
+
 class InputLayer(nn.Module):
     """Token ids (batch, time) -> embeddings, or features (batch, time, input_dim) -> a linear
-    projection; both (batch, time, embed_dim), with dropout."""
+    projection; both (batch, time, embed_dim), with dropout (and word dropout for tokens)."""
 
-    def __init__(self, vocab: int, input_dim: int, embed_dim: int, dropout: float, pad_id: int = 0) -> None:
+    def __init__(
+        self, vocab: int, input_dim: int, embed_dim: int, dropout: float, pad_id: int = 0, word_dropout: float = 0.0
+    ) -> None:
         super().__init__()
         if (vocab > 0) == (input_dim > 0):
             raise ValueError("an input layer takes either a vocabulary (tokens) or an input_dim (features)")
@@ -21,9 +47,11 @@ class InputLayer(nn.Module):
         else:
             self.embed = nn.Linear(input_dim, embed_dim)
         self.dropout = nn.Dropout(dropout)
+        # Dropping a whole feature frame is not dropping a word: only token inputs get it.
+        self.word_dropout = WordDropout(word_dropout if self.tokens else 0.0)
 
     def forward(self, x: Tensor) -> Tensor:
-        return self.dropout(self.embed(x))
+        return self.dropout(self.word_dropout(self.embed(x)))
 
 
 class Encoder(nn.Module):
@@ -42,9 +70,10 @@ class Encoder(nn.Module):
         embed_dropout: float,
         pad_id: int = 0,
         reference: bool = False,
+        word_dropout: float = 0.0,
     ) -> None:
         super().__init__()
-        self.inputs = InputLayer(vocab, input_dim, embed_dim, embed_dropout, pad_id)
+        self.inputs = InputLayer(vocab, input_dim, embed_dim, embed_dropout, pad_id, word_dropout)
         self.rnn = RecurrentStack(cell, embed_dim, hidden_size, layers, bidirectional, dropout, reference)
 
     @property

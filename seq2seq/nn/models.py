@@ -37,12 +37,12 @@ class EncoderDecoder(nn.Module):
         dec_layers = cfg.decoder_layers or cfg.layers
         self.encoder = Encoder(
             cfg.cell, cfg.input_vocab, cfg.input_dim, cfg.embed_dim, cfg.hidden_size, cfg.layers,
-            cfg.bidirectional, cfg.dropout, cfg.embed_dropout, cfg.pad_id, reference,
+            cfg.bidirectional, cfg.dropout, cfg.embed_dropout, cfg.pad_id, reference, cfg.word_dropout,
         )  # fmt: skip
         self.decoder = Decoder(
             cfg.cell, cfg.output_size, cfg.embed_dim, cfg.hidden_size, dec_layers, self.encoder.output_size,
             cfg.attention, cfg.input_feeding, cfg.dropout, cfg.embed_dropout, cfg.tie_embeddings,
-            cfg.pad_id, reference,
+            cfg.pad_id, reference, cfg.word_dropout,
         )  # fmt: skip
         if cfg.share_embeddings:
             if cfg.input_vocab != cfg.output_size:
@@ -99,7 +99,7 @@ class Tagger(nn.Module):
         super().__init__()
         self.encoder = Encoder(
             cfg.cell, cfg.input_vocab, cfg.input_dim, cfg.embed_dim, cfg.hidden_size, cfg.layers,
-            cfg.bidirectional, cfg.dropout, cfg.embed_dropout, cfg.pad_id, reference,
+            cfg.bidirectional, cfg.dropout, cfg.embed_dropout, cfg.pad_id, reference, cfg.word_dropout,
         )  # fmt: skip
         self.dropout = nn.Dropout(cfg.dropout)
         self.classifier = nn.Linear(self.encoder.output_size, cfg.output_size)
@@ -119,7 +119,9 @@ class LanguageModel(nn.Module):
 
     def __init__(self, cfg: ModelConfig, reference: bool = False) -> None:
         super().__init__()
-        self.inputs = InputLayer(cfg.input_vocab, cfg.input_dim, cfg.embed_dim, cfg.embed_dropout, cfg.pad_id)
+        self.inputs = InputLayer(
+            cfg.input_vocab, cfg.input_dim, cfg.embed_dim, cfg.embed_dropout, cfg.pad_id, cfg.word_dropout
+        )
         self.rnn = RecurrentStack(cfg.cell, cfg.embed_dim, cfg.hidden_size, cfg.layers, False, cfg.dropout, reference)
         self.dropout = nn.Dropout(cfg.dropout)
         self.output = cfg.output

@@ -103,7 +103,7 @@ def split_loss(model: EncoderDecoder, head: Head) -> LossFn:
         src, src_lengths, tgt_in, tgt_out = batch
         state = model.start(src, src_lengths)
         dec = model.decoder
-        s, _ = dec.rnn(dec.embed_dropout(dec.embed(tgt_in)), None, state.hidden)
+        s, _ = dec.rnn(dec.embed_dropout(dec.word_dropout(dec.embed(tgt_in))), None, state.hidden)
         return head(s, state.keys, state.memory, state.mask, tgt_out)
 
     return loss
