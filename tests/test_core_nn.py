@@ -172,6 +172,9 @@ def test_word_dropout_acts_in_training_only(kind):
         assert dropped.encoder.inputs.word_dropout.p == dropped.decoder.word_dropout.p == 0.5
 
 
-def test_word_dropout_leaves_feature_inputs_alone():
+def test_word_dropout_is_refused_for_feature_inputs():
     cfg = ModelConfig(kind="tagger", embed_dim=8, hidden_size=8, word_dropout=0.3, input_dim=6, output_size=3)
+    with pytest.raises(ConfigError, match="word_dropout is for token inputs"):
+        build_model(cfg)
+    cfg.word_dropout = 0.0
     assert build_model(cfg).encoder.inputs.word_dropout.p == 0.0

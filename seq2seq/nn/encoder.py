@@ -47,8 +47,10 @@ class InputLayer(nn.Module):
         else:
             self.embed = nn.Linear(input_dim, embed_dim)
         self.dropout = nn.Dropout(dropout)
-        # Dropping a whole feature frame is not dropping a word: only token inputs get it.
-        self.word_dropout = WordDropout(word_dropout if self.tokens else 0.0)
+        if word_dropout > 0 and not self.tokens:
+            # Dropping a whole feature frame is not dropping a word; say so rather than ignore it.
+            raise ValueError("word_dropout is for token inputs; these are features (input_dim): set it to 0")
+        self.word_dropout = WordDropout(word_dropout)
 
     def forward(self, x: Tensor) -> Tensor:
         return self.dropout(self.word_dropout(self.embed(x)))
