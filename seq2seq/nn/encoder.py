@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-import torch
 from torch import Tensor, nn
+from torch.nn import functional as F
 
 from seq2seq.nn.rnn import RecurrentStack, State
 
@@ -22,10 +22,8 @@ class WordDropout(nn.Module):
 
     def forward(self, emb: Tensor) -> Tensor:
         """emb: (batch, time, embed_dim) -> the same shape."""
-        if not self.training or self.p == 0.0:
-            return emb
-        keep = torch.empty(emb.shape[:-1] + (1,), device=emb.device, dtype=emb.dtype).bernoulli_(1.0 - self.p)
-        return emb * keep / (1.0 - self.p)
+        # dropout1d zeroes whole channels of (N, C, L); with time as C that is whole tokens.
+        return F.dropout1d(emb, self.p, self.training) if self.p > 0 else emb
 
     def extra_repr(self) -> str:
         return f"p={self.p}"
