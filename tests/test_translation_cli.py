@@ -21,6 +21,7 @@ from seq2seq.config import load_config, to_dict
 from seq2seq.inference import load_model
 from seq2seq.search import beam_search, max_lengths
 from seq2seq.translation import translate as translate_module
+from seq2seq.translation.cli import at_upper_edge
 from seq2seq.translation.text import read_lines, write_lines
 from seq2seq.translation.translator import Options, Translator, length_groups, split_long
 from tests.conftest import REPO
@@ -328,14 +329,25 @@ def test_average_the_last_checkpoints_then_select_on_validation(run, loaded, tmp
     rc = main(["select", str(run / "best.pt"), str(tmp_path / "avg.pt"), "--src", str(tmp_path / "v.en"), "--ref",
                str(tmp_path / "v.de"), "--length-penalties", "0", "1.5", "--beam", "2", "-o",
                str(tmp_path / "final.pt")])  # fmt: skip
-    assert rc == 0 and '"selected"' in capsys.readouterr().out
+    captured = capsys.readouterr()
+    assert rc == 0 and '"selected"' in captured.out
     grid = ckpt_io.load(tmp_path / "final.pt")["selected"]["grid"]
     assert len(grid) == 4
     best = max(grid, key=lambda g: g["bleu"])
+    # A pick at the top of the grid may be short of the optimum: select says so, and only then.
+    assert ("is the largest tried" in captured.err) == (best["length_penalty"] == 1.5)
     final = load_model(tmp_path / "final.pt", "cpu", task="translation")
     assert final.cfg.search.length_penalty == best["length_penalty"] and final.cfg.search.beam_size == 2
     rc, out, _ = translate(["-m", str(tmp_path / "final.pt"), "-i", str(tmp_path / "v.en")], capsys)
     assert rc == 0 and len(out.splitlines()) == len(src)
+
+
+def test_select_warns_only_when_its_pick_is_the_largest_penalty_tried():
+    assert at_upper_edge(1.4, [0.0, 0.6, 1.0, 1.4])
+    assert not at_upper_edge(1.0, [0.0, 0.6, 1.0, 1.4])
+    assert not at_upper_edge(0.0, [0.0, 1.4])
+    assert not at_upper_edge(1.0, [1.0])  # a single penalty is a choice, not a grid
+    assert not at_upper_edge(1.0, [1.0, 1.0])
 
 
 def test_stream_reads_lazily_in_windows(loaded):

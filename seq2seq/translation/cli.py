@@ -75,6 +75,12 @@ def cmd_translate(args: argparse.Namespace) -> int:
     return 0
 
 
+def at_upper_edge(alpha: float, tried: list[float]) -> bool:
+    """Whether the chosen length penalty is the largest of several tried: the optimum may then lie
+    beyond the grid, so `select` says so rather than silently settle on its edge."""
+    return len(set(tried)) > 1 and alpha == max(tried)
+
+
 def cmd_select(args: argparse.Namespace) -> int:
     """Validation BLEU of every (checkpoint, length penalty); the best is written to --output with
     that length penalty as its default."""
@@ -92,6 +98,9 @@ def cmd_select(args: argparse.Namespace) -> int:
             grid.append({"checkpoint": path, "length_penalty": alpha, "bleu": bleu})
             print(f"{path}  length penalty {alpha:g}: BLEU {bleu:.2f}", file=sys.stderr)
     best = max(grid, key=lambda g: g["bleu"])
+    if at_upper_edge(best["length_penalty"], args.length_penalties):
+        print(f"select: warning: the best length penalty, {best['length_penalty']:g}, is the largest tried; "
+              "try larger ones with --length-penalties", file=sys.stderr)  # fmt: skip
     ckpt = ckpt_io.load(best["checkpoint"])
     for key in ("optimizer", "schedule", "rng"):
         ckpt.pop(key, None)
@@ -127,7 +136,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("checkpoints", nargs="+", help="translation checkpoints (e.g. best.pt and an averaged one)")
     p.add_argument("--src", required=True, help="validation source text")
     p.add_argument("--ref", required=True, help="validation reference text")
-    p.add_argument("--length-penalties", type=float, nargs="+", default=[0.0, 0.6, 1.0, 1.4], help="alphas to try")
+    p.add_argument(
+        "--length-penalties", type=float, nargs="+", default=[0.0, 0.6, 1.0, 1.4, 1.8, 2.2], help="alphas to try"
+    )
     add_search(p, length_penalty=False)
     p.add_argument("-o", "--output", required=True, help="the chosen checkpoint, with its length penalty")
     add_device(p)
