@@ -178,3 +178,19 @@ def test_word_dropout_is_refused_for_feature_inputs():
         build_model(cfg)
     cfg.word_dropout = 0.0
     assert build_model(cfg).encoder.inputs.word_dropout.p == 0.0
+
+
+@pytest.mark.parametrize("cell", ["lstm", "gru"])
+def test_bf16_autocast_runs_recurrent_kernels_in_fp32_where_the_cpu_cannot(cell, monkeypatch):
+    """Without AVX-512, oneDNN has no bf16 LSTM: under autocast the stack then runs its kernels in
+    float32 (exactly the float32 result) instead of failing with 'could not create a primitive'."""
+    from seq2seq.nn import rnn
+
+    stack = RecurrentStack(cell, 4, 6, layers=2, bidirectional=True).eval()
+    x, lengths = torch.randn(3, 7, 4), torch.tensor([7, 2, 5])
+    plain, _ = stack(x, lengths)
+    monkeypatch.setattr(rnn, "cpu_bf16_kernels", lambda cell: False)
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        out, state = stack(x.bfloat16(), lengths, tuple(s.bfloat16() for s in stack.zero_state(3)))
+    assert out.dtype == torch.float32 and torch.equal(out, stack(x.bfloat16().float(), lengths)[0])
+    assert (out - plain).abs().max() < 0.05  # only the input was rounded to bf16

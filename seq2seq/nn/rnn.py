@@ -21,6 +21,7 @@ needs to know the cell type.
 
 from __future__ import annotations
 
+import functools
 import math
 
 import torch
@@ -38,6 +39,22 @@ def _fused_class(cell: str) -> type[nn.RNNBase]:
     if cell not in CELLS:
         raise ValueError(f"unknown cell '{cell}'; use one of {', '.join(CELLS)}")
     return {"rnn": nn.RNN, "lstm": nn.LSTM, "gru": nn.GRU}[cell]
+
+
+@functools.cache
+def cpu_bf16_kernels(cell: str) -> bool:
+    """Whether this CPU's oneDNN runs the fused ``cell`` under bf16 autocast. Without AVX-512 it
+    cannot ("could not create a primitive descriptor"); the stack then runs its recurrent kernels
+    in float32 inside an autocast region (the rest of the model stays bf16). Probed once, on a
+    tiny layer built under a forked RNG so the probe draws nothing from the training seed."""
+    with torch.random.fork_rng(devices=[]):
+        layer = _fused_class(cell)(2, 2, batch_first=True)
+    try:
+        with torch.no_grad(), torch.autocast("cpu", dtype=torch.bfloat16):
+            layer(torch.zeros(1, 1, 2))
+    except RuntimeError:
+        return False
+    return True
 
 
 class RecurrentStack(nn.Module):
@@ -96,7 +113,15 @@ class RecurrentStack(nn.Module):
             hx = state if self.cell == "lstm" else state[0]
         if isinstance(self.rnn, ReferenceRNN):
             out, hn = self.rnn(x, hx, lengths=lengths)
-        elif lengths is None or bool((lengths == x.size(1)).all()):
+            return out, (tuple(hn) if self.cell == "lstm" else (hn,))
+        if x.device.type == "cpu" and torch.is_autocast_enabled("cpu") and not cpu_bf16_kernels(self.cell):
+            with torch.autocast("cpu", enabled=False):
+                hx = None if hx is None else (tuple(h.float() for h in hx) if isinstance(hx, tuple) else hx.float())
+                return self._fused(x.float(), lengths, hx)
+        return self._fused(x, lengths, hx)
+
+    def _fused(self, x: Tensor, lengths: Tensor | None, hx) -> tuple[Tensor, State]:
+        if lengths is None or bool((lengths == x.size(1)).all()):
             out, hn = self.rnn(x, hx)
         else:
             # A chunk of truncated BPTT can hold sequences that already ended (length 0); the
