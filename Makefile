@@ -7,7 +7,7 @@ STAMP := $(VENV)/.installed
 PIP_FLAGS ?= -q --disable-pip-version-check
 OUT ?= runs
 
-.PHONY: setup test test-fast demo lint bench bench-peers clean video-demo translate-demo music-demo \
+.PHONY: setup test test-fast demo lint docs bench bench-peers clean video-demo translate-demo music-demo text-demo \
         translate-multi30k music-jsb video-gtea
 
 setup: $(STAMP)
@@ -25,14 +25,18 @@ test-fast: $(STAMP)
 	$(BIN)/python -m pytest -q -p no:cacheprovider -m "not slow"
 
 lint: $(STAMP)
-	$(BIN)/ruff check seq2seq tests datasets
-	$(BIN)/ruff format --check seq2seq tests datasets
+	$(BIN)/ruff check seq2seq tests datasets benchmarks docs
+	$(BIN)/ruff format --check seq2seq tests datasets benchmarks docs
+
+# The key tables in docs/*.md, generated from the config dataclasses (a test fails when stale).
+docs: $(STAMP)
+	$(BIN)/python docs/keys.py
 
 demo: $(STAMP)
 	$(BIN)/python -m seq2seq demo --out $(OUT)/demo
 
 bench: $(STAMP)
-	$(BIN)/python -m seq2seq.bench --out $(OUT)/bench --docs
+	$(BIN)/python -m benchmarks.bench --out $(OUT)/bench --docs
 
 # JoeyNMT 2.3.0 in its own venv, torch pinned as ours. On torch 2.14 it also needs
 # importlib_metadata (undeclared) and sentencepiece 0.2.1 (0.2.3 removed SetVocabulary).
@@ -46,7 +50,7 @@ $(PEERS_STAMP): constraints.txt
 
 # Ours against JoeyNMT on the same Multi30k slice and machine; BENCH_PEERS_ARGS changes the budget.
 bench-peers: $(STAMP) $(PEERS_STAMP)
-	$(BIN)/python -m seq2seq.bench_peers --peer-python $(PEERS)/bin/python --out $(OUT)/bench --docs $(BENCH_PEERS_ARGS)
+	$(BIN)/python -m benchmarks.bench_peers --peer-python $(PEERS)/bin/python --out $(OUT)/bench --docs $(BENCH_PEERS_ARGS)
 
 clean:
 	rm -rf $(VENV) $(PEERS) $(OUT) .pytest_cache .ruff_cache
@@ -58,6 +62,9 @@ JSB_FROM ?= $(firstword $(wildcard ../shared/data/polyphonic/JSB_Chorales.mat) \
 
 music-demo: $(STAMP)
 	$(BIN)/python -m seq2seq demo --only music --out $(OUT)/demo
+
+text-demo: $(STAMP)
+	$(BIN)/python -m seq2seq demo --only text --out $(OUT)/demo
 
 $(JSB_MAT):
 	$(BIN)/python datasets/prepare_polyphonic.py --dataset jsb --from "$(JSB_FROM)" --out $(dir $(JSB_MAT))

@@ -2,9 +2,10 @@
 
 A checkpoint is a dict readable with ``torch.load(path, weights_only=True)``::
 
-    format, version      "seq2seq-checkpoint", 1
+    format, version      "seq2seq-checkpoint", 2
     task, kind           task name and model kind
-    config               the resolved Config as nested plain data
+    config               the Config as nested plain data (what the run was asked to do)
+    dims                 the sizes and ids the task read from the data (``Dims``)
     model                the model's state_dict
     optimizer, schedule  optimizer state_dict and LRSchedule state (training only)
     rng                  torch / CUDA / Python RNG states
@@ -26,12 +27,10 @@ from typing import Any
 
 import torch
 
+from seq2seq.errors import CheckpointError
+
 FORMAT = "seq2seq-checkpoint"
-VERSION = 1
-
-
-class CheckpointError(ValueError):
-    """A checkpoint that cannot be used for what was asked; the message says which file and why."""
+VERSION = 2
 
 
 def atomic_write(path: str | Path, write) -> None:
@@ -70,6 +69,11 @@ def load(path: str | Path, map_location: str | torch.device = "cpu") -> dict[str
         raise CheckpointError(f"{path}: not a seq2seq checkpoint (no '{FORMAT}' header)")
     if ckpt.get("version", 0) > VERSION:
         raise CheckpointError(f"{path}: written by a newer seq2seq (format {ckpt['version']}); upgrade")
+    if ckpt.get("version", 0) < VERSION:
+        raise CheckpointError(
+            f"{path}: written by seq2seq 0.1 (checkpoint format {ckpt.get('version')}), whose configs held the data's "
+            f"sizes; retrain it with this version"
+        )
     return ckpt
 
 
@@ -138,7 +142,7 @@ def average(paths: list[str | Path]) -> dict[str, Any]:
             if v.is_floating_point():
                 total[k] += v.double()
     model = {k: (v / len(paths)).to(first["model"][k].dtype) if v.is_floating_point() else v for k, v in total.items()}
-    keep = ("task", "kind", "config", "task_state", "progress")
+    keep = ("task", "kind", "config", "dims", "task_state", "progress")
     out = {k: first[k] for k in keep if k in first}
     out["model"] = model
     out["averaged"] = [str(p) for p in paths]

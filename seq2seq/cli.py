@@ -1,5 +1,5 @@
-"""The ``seq2seq`` command line: core sub-commands here, recipe sub-commands registered by the
-recipe packages (``COMMAND_MODULES``), each module exposing ``register(subparsers)``.
+"""The ``seq2seq`` command line: the core sub-commands here, each recipe's own sub-commands and
+handlers in its command module (``registry.COMMANDS``; see ``seq2seq.commands``).
 
 Errors a user can fix (bad config, bad input file, wrong checkpoint) print one line,
 ``seq2seq: error: ...``, and exit with status 2; nothing else is printed for them.
@@ -13,69 +13,157 @@ import json
 import os
 import sys
 from pathlib import Path
+from types import ModuleType
 
-from seq2seq.config import ConfigError
-
-# Recipe packages that add sub-commands (translate, label, generate, ...).
-COMMAND_MODULES: list[str] = ["seq2seq.music.cli", "seq2seq.video.cli", "seq2seq.translation.cli"]
-
-
-class UserError(Exception):
-    """A problem with the user's input, reported as one line without a traceback."""
+from seq2seq.commands import Handler, add_device
+from seq2seq.errors import USER_ERRORS, UserError
+from seq2seq.registry import COMMANDS
 
 
-def _user_errors() -> tuple[type[BaseException], ...]:
-    from seq2seq.checkpoint import CheckpointError
-    from seq2seq.train import TrainingError
-
-    errors: list[type[BaseException]] = [UserError, ConfigError, CheckpointError, TrainingError]
-    for name in COMMAND_MODULES:
-        errors.extend(getattr(importlib.import_module(name), "USER_ERRORS", ()))
-    return tuple(errors)
+def command_modules() -> dict[str, ModuleType]:
+    return {task: importlib.import_module(name) for task, name in COMMANDS.items()}
 
 
-def add_device(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--device", default="auto", help="auto (a GPU when there is one), cpu, cuda or cuda:N")
-
-
-# -- core commands ---------------------------------------------------------------------------
+# -- train -----------------------------------------------------------------------------------
 def cmd_train(args: argparse.Namespace) -> int:
-    from seq2seq.config import load_config
-    from seq2seq.train import Trainer
+    from seq2seq import checkpoint as ckpt_io
+    from seq2seq.config import differences
+    from seq2seq.registry import load_config
+    from seq2seq.train import Trainer, latest_checkpoint
 
     overrides = list(args.set or [])
     if args.device:
         overrides.append(f"train.device={args.device}")
-    if args.out:
-        overrides.append(f"train.out_dir={args.out}")
-    cfg = load_config(args.recipe, overrides)
-    resume: str | bool | None = None
-    if args.resume is not None:
-        resume = True if args.resume == "latest" else args.resume
-    summary = Trainer(cfg, resume=resume).fit()
+    cfg = load_config(args.recipe, [*overrides, *([f"train.out_dir={args.out}"] if args.out else [])])
+    if args.resume is None:
+        summary = Trainer.from_config(cfg).fit()
+    else:
+        path = latest_checkpoint(Path(cfg.train.out_dir)) if args.resume == "latest" else Path(args.resume)
+        task = ckpt_io.checkpoint_task(path)
+        if task != cfg.task:
+            raise ckpt_io.CheckpointError(f"{path}: a '{task}' checkpoint cannot resume a '{cfg.task}' recipe")
+        if args.out and args.resume != "latest":
+            overrides.append(f"train.out_dir={args.out}")
+        trainer = Trainer.resume(path, overrides)
+        ignored = [k for k, _, _ in differences(trainer.task.cfg, cfg) if k not in ("train.out_dir", "train.device")]
+        if ignored:
+            print(f"note: the run continues as it was configured; {args.recipe} now differs from it in "
+                  f"{', '.join(ignored)}, which only a new run takes", file=sys.stderr)  # fmt: skip
+        summary = trainer.fit()
     if "outputs" in summary:
         print(json.dumps(summary, indent=2))
     return 0
 
 
-def cmd_evaluate(args: argparse.Namespace) -> int:
-    """Each recipe module may define ``evaluate(args) -> int | None``: it returns None when the
-    arguments are not for it (another task's checkpoint, other options); the first that handles
-    them wins. Otherwise the checkpoint's task scores its own validation data."""
-    from seq2seq.inference import load_model
+# -- evaluate and generate: one handler, chosen by the checkpoint's task -----------------------
+def default_evaluate() -> Handler:
+    """A task without its own handler: the validation metrics of a split, as JSON."""
 
-    for name in COMMAND_MODULES:
-        handler = getattr(importlib.import_module(name), "evaluate", None)
-        if handler is not None and (rc := handler(args)) is not None:
-            return rc
-    if not args.model:
-        raise UserError("evaluate: give a checkpoint with -m (or --hyp and --ref to score translations)")
-    loaded = load_model(args.model, args.device)
-    metrics = loaded.task.evaluate(loaded.model)
-    print(json.dumps(metrics, indent=2))
-    return 0
+    def arguments(p: argparse.ArgumentParser) -> None:
+        p.add_argument("--split", default="valid", help="which split of the checkpoint's data (default valid)")
+
+    def run(args: argparse.Namespace) -> int:
+        from seq2seq.inference import load_model
+        from seq2seq.train import validate
+
+        loaded = load_model(args.model, args.device)
+        result = validate(loaded.task, loaded.model, loaded.device, loaded.cfg.train.amp, args.split)
+        print(json.dumps(result.metrics, indent=2))
+        return 0
+
+    return Handler(arguments, run)
 
 
+def _dispatch(command: str, args: argparse.Namespace, extra: list[str]) -> tuple[Handler, str]:
+    """The one handler of ``command`` for these arguments, and what it is for (shown in --help)."""
+    from seq2seq.checkpoint import checkpoint_task
+
+    modules = command_modules()
+    if args.model:
+        task = checkpoint_task(args.model)
+        handler = getattr(modules.get(task), command.upper(), None)
+        if handler is None and command == "evaluate":
+            handler = default_evaluate()
+        if handler is None:
+            served = ", ".join(t for t, m in modules.items() if hasattr(m, command.upper()))
+            raise UserError(f"{args.model}: a '{task}' checkpoint; {command} works with {served} checkpoints")
+        return handler, f"a '{task}' checkpoint"
+    if command == "evaluate":
+        flags = {a.split("=", 1)[0] for a in extra}
+        for task, module in modules.items():
+            for flag, handler in getattr(module, "EVALUATE_FILES", {}).items():
+                if flag in flags:
+                    return handler, f"{task}: {flag}"
+    return None, ""
+
+
+def cmd_dispatched(args: argparse.Namespace, extra: list[str]) -> int:
+    """``evaluate`` and ``generate``: parse the rest of the command line with the chosen handler's
+    flags alone, then run it."""
+    command = args.command
+    handler, what = _dispatch(command, args, extra)
+    p = argparse.ArgumentParser(prog=f"seq2seq {command}", description=handler.description if handler else None)
+    p.add_argument("-m", "--model", help="checkpoint file")
+    add_device(p)
+    if handler is None:
+        p.epilog = (
+            f"The options depend on the task of the checkpoint: `seq2seq {command} -m CKPT --help` lists its own."
+        )
+        _all_flags(p, command)
+        if args.help:
+            p.print_help()
+            return 0
+        needs = "give a checkpoint with -m" + (", or files to score (see --help)" if command == "evaluate" else "")
+        raise UserError(f"{command}: {needs}")
+    handler.arguments(p)
+    if args.help:
+        p.description = f"{p.description or ''} (options for {what})".strip()
+        p.print_help()
+        return 0
+    full, unknown = p.parse_known_args([*(["-m", args.model] if args.model else []), "--device", args.device, *extra])
+    if unknown:
+        flags = [a.split("=", 1)[0] for a in unknown if a.startswith("-")] or unknown
+        owners = _flag_owners(command, flags[0])
+        elsewhere = f"; {flags[0]} is for {' and '.join(owners)}" if owners else ""
+        raise UserError(f"{command} for {what} takes no {' '.join(flags)}{elsewhere} "
+                        f"(its options: seq2seq {command} -m CKPT --help)")  # fmt: skip
+    return handler.run(full)
+
+
+def _flag_owners(command: str, flag: str) -> list[str]:
+    """The tasks whose ``command`` handlers take ``flag`` (for a message about a misplaced flag)."""
+    owners = []
+    for task, module in command_modules().items():
+        handlers = [getattr(module, command.upper(), None), *getattr(module, f"{command.upper()}_FILES", {}).values()]
+        for handler in filter(None, handlers):
+            scratch = argparse.ArgumentParser(add_help=False)
+            handler.arguments(scratch)
+            if flag in scratch._option_string_actions:
+                owners.append(f"{task} checkpoints")
+                break
+    return owners
+
+
+def _all_flags(p: argparse.ArgumentParser, command: str) -> None:
+    """For --help without a checkpoint: every task's flags, one group per task (a flag that
+    several tasks take is shown with the first)."""
+    seen: set[str] = {"-h", "--help", "-m", "--model", "--device"}
+    for task, module in command_modules().items():
+        handlers = [getattr(module, command.upper(), None), *getattr(module, f"{command.upper()}_FILES", {}).values()]
+        if not any(handlers):
+            continue
+        group = p.add_argument_group(f"{task} checkpoints and files")
+        for handler in filter(None, handlers):
+            scratch = argparse.ArgumentParser(add_help=False)
+            handler.arguments(scratch)
+            for action in scratch._actions:
+                if not set(action.option_strings) & seen:
+                    action.required = False  # shown for all tasks at once: each is required only by its own
+                    group._add_action(action)
+                    seen |= set(action.option_strings)
+
+
+# -- small core commands ---------------------------------------------------------------------
 def cmd_average(args: argparse.Namespace) -> int:
     from seq2seq import checkpoint as ckpt_io
 
@@ -102,10 +190,26 @@ def cmd_info(args: argparse.Namespace) -> int:
         "task": ckpt["task"],
         "kind": ckpt["kind"],
         "parameters": params,
+        "dims": ckpt.get("dims"),
         "progress": ckpt.get("progress"),
         "config": ckpt["config"],
     }
     print(json.dumps(info, indent=2))
+    return 0
+
+
+def cmd_keys(args: argparse.Namespace) -> int:
+    """Every config key with its default and meaning (what docs/core.md shows)."""
+    from seq2seq.config import SECTION_CLASSES, markdown_table
+    from seq2seq.registry import TASKS, task_class
+
+    tasks = [args.task] if args.task else sorted(TASKS)
+    if args.task and args.task not in TASKS:
+        raise UserError(f"keys: unknown task '{args.task}'; known tasks: {', '.join(sorted(TASKS))}")
+    parts = [f"## [{name}]\n\n{markdown_table(cls)}" for name, cls in SECTION_CLASSES.items()]
+    for task in tasks:
+        parts.append(f'## [data] of task = "{task}"\n\n{markdown_table(task_class(task).Data)}')
+    print("\n".join(parts), end="")
     return 0
 
 
@@ -116,31 +220,35 @@ def cmd_demo(args: argparse.Namespace) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
+    from seq2seq import __version__
+
     parser = argparse.ArgumentParser(
         prog="seq2seq",
-        description="Recurrent sequence models: train recipes, translate, label video, generate music.",
+        description="Recurrent sequence models: train recipes, translate, label video, generate music and text.",
     )
+    parser.add_argument("--version", action="version", version=f"seq2seq {__version__}")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
-    p = sub.add_parser("train", help="train a recipe (a TOML file)")
-    p.add_argument("recipe", help="recipe file, e.g. recipes/translation/multi30k_en_de.toml")
+    p = sub.add_parser("train", help="train a recipe (a TOML file or a shipped recipe's name)")
+    p.add_argument("recipe", help="recipe file, or a shipped recipe such as translation/multi30k_en_de")
     p.add_argument(
         "--set", action="extend", nargs="+", metavar="SECTION.KEY=VALUE", help="override recipe values (repeatable)"
     )
     p.add_argument("--out", help="run folder (train.out_dir)")
     p.add_argument("--device", help="auto, cpu, cuda or cuda:N (train.device)")
     p.add_argument(
-        "--resume", nargs="?", const="latest", help="continue a run: its latest checkpoint, or the one given"
-    )
+        "--resume", nargs="?", const="latest", help="continue a run as it was configured: its latest checkpoint, "
+        "or the one given; --set may then change only how long it runs and how it is watched",
+    )  # fmt: skip
     p.set_defaults(func=cmd_train)
 
-    p = sub.add_parser("evaluate", help="score a checkpoint (or outputs) on data")
-    p.add_argument("-m", "--model", help="checkpoint file")
-    p.add_argument("--data", help="data to evaluate on (a file or folder, as the task reads it)")
-    p.add_argument("--split", default=None, help="which split of the data (e.g. valid, test)")
-    add_device(p)
-    p.set_defaults(func=cmd_evaluate)
-    evaluate_parser = p
+    for name, what in (("evaluate", "score a checkpoint on data, or score output files"),
+                       ("generate", "continue a primer with a music or text checkpoint")):  # fmt: skip
+        p = sub.add_parser(name, help=what, add_help=False)
+        p.add_argument("-m", "--model", help="checkpoint file; its task decides the other options")
+        p.add_argument("-h", "--help", action="store_true", help="show the options (of the checkpoint's task)")
+        add_device(p)
+        p.set_defaults(func=cmd_dispatched, extra=True)
 
     p = sub.add_parser("average", help="average the weights of checkpoints (e.g. the last N of a run)")
     p.add_argument("checkpoints", nargs="+", help="checkpoint files, or one run folder with --last")
@@ -152,26 +260,36 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("-m", "--model", required=True)
     p.set_defaults(func=cmd_info)
 
+    p = sub.add_parser("keys", help="list every recipe key with its default and meaning")
+    p.add_argument("task", nargs="?", help="only this task's [data] keys (default: every task's)")
+    p.set_defaults(func=cmd_keys)
+
     p = sub.add_parser("demo", help="run the demos end to end on embedded data (offline, CPU)")
     p.add_argument("--out", default="runs/demo")
-    p.add_argument("--only", action="append", help="run only these demos (repeatable): video, translation, music, toy")
+    p.add_argument(
+        "--only", action="append", help="run only these demos (repeatable): video, translation, music, text, toy"
+    )
     add_device(p)
     p.set_defaults(func=cmd_demo)
 
-    for name in COMMAND_MODULES:
-        module = importlib.import_module(name)
-        module.register(sub)
-        if hasattr(module, "evaluate_args"):
-            module.evaluate_args(evaluate_parser)
+    for module in command_modules().values():
+        if hasattr(module, "register"):
+            module.register(sub)
+    for action in sub._name_parser_map.values():
+        action.set_defaults(parser=action)
     return parser
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
-    args = parser.parse_args(argv)
+    args, extra = parser.parse_known_args(argv)
     try:
+        if getattr(args, "extra", False):
+            return args.func(args, extra)
+        if extra:
+            args.parser.error(f"unrecognized arguments: {' '.join(extra)}")
         return args.func(args)
-    except _user_errors() as e:
+    except USER_ERRORS as e:
         print(f"seq2seq: error: {e}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:

@@ -1,112 +1,205 @@
-"""Configs: plain dataclasses read from a recipe's TOML file, with ``--set a.b=value`` overrides.
+"""Configs: frozen dataclasses read from a recipe's TOML file, with ``--set a.b=value`` overrides.
 
 A recipe file has a top-level ``task = "..."`` and the tables ``[model]``, ``[train]``,
-``[search]`` and ``[data]``. ``[data]`` is the task's own dataclass (see ``seq2seq.task``). An
-unknown key anywhere is an error that names it and the closest valid key, so a typo never
-silently falls back to a default.
+``[search]`` and ``[data]``; ``[data]`` is the task's own dataclass (``Task.Data``). Every key is
+declared once, here or in its task, with its default, its meaning and its allowed values
+(``key(...)``); a value is checked when the config is built, so a typo, a wrong type, a choice
+that does not exist or a number out of range fails at load, naming the key, the closest valid
+name and what is allowed, before any data is read. Configs are frozen: nothing downstream can
+write into them (sizes read from the data travel as ``Dims``, see ``seq2seq.nn.models``).
+
+This module imports nothing else of the package, so anything may import it.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import difflib
+import functools
+import math
+import re
 import types
 import typing
 from dataclasses import dataclass, field
-from pathlib import Path
-from typing import Any
-
-import tomllib
+from typing import Any, ClassVar, Literal
 
 
 class ConfigError(ValueError):
     """A recipe or override that cannot be used; the message says where and what to do."""
 
 
-@dataclass
-class ModelConfig:
-    """Architecture. The size fields at the end are filled in by the task from the data."""
-
-    kind: str = "encoder_decoder"  # encoder_decoder | tagger | language_model
-    cell: str = "lstm"  # rnn (tanh) | lstm | gru
-    embed_dim: int = 256  # token embedding or feature projection size
-    hidden_size: int = 256  # per direction
-    layers: int = 2  # encoder (or tagger / language model) layers
-    decoder_layers: int = 0  # 0: same as layers
-    bidirectional: bool = True  # encoder / tagger; a causal tagger or a language model is unidirectional
-    dropout: float = 0.3  # between recurrent layers and before the output layer
-    embed_dropout: float = 0.0  # on embeddings / projected features
-    word_dropout: float = 0.0  # token inputs only: zero a whole token's embedding with this probability
-    attention: str = "general"  # none | dot | general | bahdanau
-    input_feeding: bool = True  # feed the attentional vector into the next decoder step
-    bridge: bool = True  # initialise the decoder from the encoder's final state
-    tie_embeddings: bool = False  # output layer shares the (target) input embedding
-    share_embeddings: bool = False  # encoder and decoder share one embedding (joint vocabulary)
-    output: str = "softmax"  # softmax | sigmoid (independent Bernoulli outputs, e.g. piano-roll keys)
-    # Sizes resolved from the data by the task (stored with the checkpoint):
-    input_vocab: int = 0  # > 0: token inputs with this vocabulary
-    input_dim: int = 0  # > 0: continuous feature inputs of this size
-    output_size: int = 0  # classes, target vocabulary or output keys
-    pad_id: int = 0
-    bos_id: int = 1
-    eos_id: int = 2
+def key(
+    default: Any,
+    doc: str = "",
+    *,
+    min: float | None = None,
+    max: float | None = None,
+    gt: float | None = None,
+    lt: float | None = None,
+    pattern: str | None = None,
+) -> Any:
+    """A config field: its default, what it means (shown by ``seq2seq keys`` and docs/core.md) and
+    the bounds its value must keep (``min <= v <= max``, ``gt < v < lt``, or a regex ``pattern``).
+    A list default is stored as a tuple, so a config stays immutable."""
+    meta = {"doc": doc, "min": min, "max": max, "gt": gt, "lt": lt, "pattern": pattern}
+    if isinstance(default, list):
+        default = tuple(default)
+    return field(default=default, metadata=meta)
 
 
-@dataclass
-class TrainConfig:
-    """The shared training loop's settings (seq2seq.train)."""
-
-    out_dir: str = "runs/default"
-    seed: int = 1
-    device: str = "auto"  # auto | cpu | cuda | cuda:N
-    epochs: int = 10
-    max_steps: int = 0  # 0: no limit; otherwise stop after this many optimizer steps
-    batch_size: int = 32  # sequences per batch
-    batch_tokens: int = 0  # > 0: batches capped by this many (target) tokens instead
-    optimizer: str = "adam"  # adam | adamw | sgd
-    lr: float = 1e-3
-    beta1: float = 0.9
-    beta2: float = 0.999
-    momentum: float = 0.9  # sgd only
-    weight_decay: float = 0.0
-    scheduler: str = "constant"  # constant | plateau | linear | cosine | inverse_sqrt | exponential
-    warmup_steps: int = 0
-    decay_steps: int = 0  # linear / cosine: steps from the peak to min_lr (0: the whole run)
-    decay_rate: float = 1.0  # exponential: factor per epoch
-    plateau_factor: float = 0.5
-    plateau_patience: int = 1  # evaluations without improvement before the rate drops
-    min_lr: float = 0.0
-    clip_norm: float = 5.0  # global L2 norm; 0 disables
-    accum_steps: int = 1  # gradient accumulation
-    tbptt: int = 0  # > 0: truncated BPTT in chunks of this many steps, state carried
-    label_smoothing: float = 0.0
-    amp: str = "auto"  # auto (bf16 on CUDA) | bf16 | off
-    compile: bool = False  # torch.compile the training loss over the vocabulary (Task.token_nll); the model stays eager
-    eval_every: int = 0  # optimizer steps between evaluations; 0: once per epoch
-    log_every: int = 50  # optimizer steps between logged losses (the only host syncs)
-    metric: str = "loss"  # validation metric for best checkpoint, plateau and early stopping
-    patience: int = 0  # evaluations without improvement before stopping; 0: never stop early
-    keep_last: int = 3  # step checkpoints kept besides best.pt
-    max_nonfinite: int = 5  # consecutive non-finite losses before training stops
-    num_workers: int = 0  # data-loader worker processes
-    progress: bool = True  # tqdm bar
+@functools.cache
+def field_types(cls: type) -> dict[str, Any]:
+    hints = typing.get_type_hints(cls)
+    return {f.name: hints[f.name] for f in dataclasses.fields(cls)}
 
 
-@dataclass
-class SearchConfig:
-    """Decoding defaults; the CLI can override each."""
-
-    beam_size: int = 5
-    length_penalty: float = 1.0  # alpha of ((5 + len) / 6) ** alpha; 0: raw log-probability
-    max_len_ratio: float = 2.0  # max output length = ratio * input length + offset
-    max_len_offset: int = 10
-    nbest: int = 1
-    temperature: float = 1.0
-    top_k: int = 0
-    top_p: float = 1.0
+def _close(word: str, choices: typing.Iterable[str]) -> str | None:
+    found = difflib.get_close_matches(word, list(choices), n=1, cutoff=0.6)
+    return found[0] if found else None
 
 
-@dataclass
+def _choice_error(value: Any, choices: tuple, name: str) -> ConfigError:
+    hint = _close(str(value), [str(c) for c in choices])
+    listed = ", ".join(str(c) for c in choices)
+    return ConfigError(f"{name}: {value!r} is not one of {listed}" + (f"; did you mean '{hint}'?" if hint else ""))
+
+
+def check_value(value: Any, typ: Any, meta: dict[str, Any], name: str) -> None:
+    """Raise ConfigError unless ``value`` is an allowed value of a field of type ``typ``."""
+    if typing.get_origin(typ) is Literal and value not in typing.get_args(typ):
+        raise _choice_error(value, typing.get_args(typ), name)
+    if isinstance(value, float) and not math.isfinite(value):
+        raise ConfigError(f"{name}: expected a finite number, got {value!r}")
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        bounds = (
+            ("min", lambda b: value >= b, "at least"),
+            ("max", lambda b: value <= b, "at most"),
+            ("gt", lambda b: value > b, "above"),
+            ("lt", lambda b: value < b, "below"),
+        )
+        for which, ok, words in bounds:
+            bound = meta.get(which)
+            if bound is not None and not ok(bound):
+                raise ConfigError(f"{name}: must be {words} {bound:g}, got {value!r}")
+    pattern = meta.get("pattern")
+    if pattern and isinstance(value, str) and not re.fullmatch(pattern, value):
+        raise ConfigError(f"{name}: {value!r} is not allowed; use {meta.get('doc') or pattern}")
+
+
+class Section:
+    """Base of every config table: checks each field's value when the dataclass is built, so a
+    config that exists is a valid one (also when built in Python, not from TOML)."""
+
+    section: ClassVar[str] = "data"
+
+    def __post_init__(self) -> None:
+        for f in dataclasses.fields(self):
+            check_value(getattr(self, f.name), field_types(type(self))[f.name], f.metadata, f"{self.section}.{f.name}")
+
+
+# -- the shared sections ---------------------------------------------------------------------
+ModelKind = Literal["encoder_decoder", "tagger", "language_model"]
+Cell = Literal["rnn", "lstm", "gru"]
+AttentionKind = Literal["none", "dot", "general", "bahdanau"]
+Optimizer = Literal["adam", "adamw", "sgd"]
+Scheduler = Literal["constant", "plateau", "linear", "cosine", "inverse_sqrt", "exponential"]
+Amp = Literal["auto", "bf16", "off"]
+
+
+@dataclass(frozen=True)
+class ModelConfig(Section):
+    """Architecture. The sizes the data decides (vocabularies, feature size, classes) are not
+    here: the task returns them from ``prepare()`` as ``Dims``."""
+
+    section: ClassVar[str] = "model"
+
+    kind: ModelKind = key("encoder_decoder", "encoder_decoder / tagger / language_model")
+    cell: Cell = key("lstm", "rnn (tanh) / lstm / gru")
+    embed_dim: int = key(256, "token embedding or feature projection size", min=1)
+    hidden_size: int = key(256, "per direction", min=1)
+    layers: int = key(2, "encoder (or tagger / language model) layers", min=1)
+    decoder_layers: int = key(0, "encoder_decoder: decoder layers; 0: same as layers", min=0)
+    bidirectional: bool = key(True, "encoder / tagger; false: a causal tagger (language models are always causal)")
+    dropout: float = key(0.3, "between recurrent layers and before the output layer", min=0, lt=1)
+    embed_dropout: float = key(0.0, "on embeddings / projected features", min=0, lt=1)
+    word_dropout: float = key(
+        0.0,
+        "token inputs only: in training, zero a whole input token's embedding with this probability and scale "
+        "the rest by 1 / (1 - p); the encoder-decoder drops source tokens and the teacher-forced target inputs",
+        min=0,
+        lt=1,
+    )
+    attention: AttentionKind = key("general", "encoder_decoder: none / dot / general / bahdanau")
+    input_feeding: bool = key(True, "encoder_decoder: feed the attentional vector into the next decoder step")
+    bridge: bool = key(True, "encoder_decoder: initialise the decoder from the encoder's final state")
+    tie_embeddings: bool = key(False, "the output layer shares the (target) input embedding")
+    share_embeddings: bool = key(False, "encoder_decoder: encoder and decoder share one embedding (joint vocabulary)")
+
+
+@dataclass(frozen=True)
+class TrainConfig(Section):
+    """The shared training loop's settings (``seq2seq.train``)."""
+
+    section: ClassVar[str] = "train"
+
+    out_dir: str = key("runs/default", "the run folder (`--out`)")
+    seed: int = key(1, "seeds the weights, dropout and the batch order")
+    device: str = key("auto", "auto, cpu, cuda or cuda:N", pattern=r"auto|cpu|cuda(:\d+)?")
+    epochs: int = key(10, "passes over the training data", min=1)
+    max_steps: int = key(0, "0: no limit; otherwise stop after this many optimizer steps", min=0)
+    batch_size: int = key(32, "sequences per batch", min=1)
+    batch_tokens: int = key(0, "> 0: batches capped by this many padded (target) tokens instead", min=0)
+    optimizer: Optimizer = key("adam", "adam / adamw / sgd")
+    lr: float = key(1e-3, "peak learning rate", gt=0)
+    beta1: float = key(0.9, "Adam / AdamW", min=0, lt=1)
+    beta2: float = key(0.999, "Adam / AdamW", min=0, lt=1)
+    momentum: float = key(0.9, "sgd only", min=0, lt=1)
+    weight_decay: float = key(0.0, "L2 (adam, sgd) or decoupled (adamw) weight decay", min=0)
+    scheduler: Scheduler = key("constant", "constant / plateau / linear / cosine / inverse_sqrt / exponential")
+    warmup_steps: int = key(0, "linear warm-up from 0 (any scheduler)", min=0)
+    decay_steps: int = key(0, "linear / cosine: steps from the peak to min_lr (0: the whole run)", min=0)
+    decay_rate: float = key(1.0, "exponential: factor per epoch", gt=0)
+    plateau_factor: float = key(0.5, "plateau: the rate is multiplied by this", gt=0, max=1)
+    plateau_patience: int = key(1, "plateau: evaluations without improvement before the rate drops", min=1)
+    min_lr: float = key(0.0, "floor of the learning rate", min=0)
+    clip_norm: float = key(5.0, "global L2 norm of the gradient; 0 disables", min=0)
+    accum_steps: int = key(1, "batches accumulated into one optimizer step", min=1)
+    tbptt: int = key(0, "> 0: truncated BPTT in chunks of this many steps, state carried", min=0)
+    label_smoothing: float = key(0.0, "training loss only; validation scores the plain likelihood", min=0, lt=1)
+    amp: Amp = key("auto", "auto (bf16 on CUDA) / bf16 (also on the CPU) / off")
+    compile: bool = key(
+        False,
+        "`torch.compile` the training loss over the vocabulary (log-softmax, label smoothing; dynamic shapes); the "
+        "recurrent kernels cannot be compiled. 10-20 s of compiling at the start; what it gains is measured by "
+        "`python -m benchmarks.bench --only compile` (docs/benchmarks.md). Checkpoints and inference are unchanged",
+    )
+    eval_every: int = key(0, "optimizer steps between evaluations; 0: once per epoch", min=0)
+    log_every: int = key(50, "optimizer steps between logged losses (the only host syncs)", min=1)
+    metric: str = key("loss", "validation metric for best.pt, the plateau rule and early stopping (the task's)")
+    patience: int = key(0, "evaluations without improvement before stopping; 0: never stop early", min=0)
+    keep_last: int = key(3, "step checkpoints kept besides best.pt; 0: all", min=0)
+    max_nonfinite: int = key(5, "consecutive non-finite losses before training stops", min=1)
+    num_workers: int = key(0, "data-loader worker processes", min=0)
+    progress: bool = key(True, "tqdm bar")
+
+
+@dataclass(frozen=True)
+class SearchConfig(Section):
+    """Decoding defaults stored with the model; `translate` / `generate` flags override each."""
+
+    section: ClassVar[str] = "search"
+
+    beam_size: int = key(5, "beam width of beam search", min=1)
+    length_penalty: float = key(1.0, "GNMT alpha of ((5 + len) / 6) ** alpha; 0: raw log-probability", min=0)
+    max_len_ratio: float = key(2.0, "max output length = ratio * input length + offset", gt=0)
+    max_len_offset: int = key(10, "see max_len_ratio", min=0)
+    nbest: int = key(1, "hypotheses written per input (at most beam_size)", min=1)
+    temperature: float = key(1.0, "sampling: divides the logits; 0: the likeliest outcome each step", min=0)
+    top_k: int = key(0, "sampling: only the k likeliest outcomes (0: all)", min=0)
+    top_p: float = key(1.0, "sampling: the smallest set reaching this probability (nucleus)", gt=0, max=1)
+
+
+@dataclass(frozen=True)
 class Config:
     """A whole recipe: which task, its data, the model, training and search settings."""
 
@@ -117,30 +210,35 @@ class Config:
     data: Any = None  # the task's data dataclass
 
 
+SECTIONS = ("model", "train", "search", "data")
+SECTION_CLASSES = {"model": ModelConfig, "train": TrainConfig, "search": SearchConfig}
+
+
 # --------------------------------------------------------------------------------------------
-# Loading and overriding
+# Reading values
 
 
-def _field_types(cls: type) -> dict[str, Any]:
-    hints = typing.get_type_hints(cls)
-    return {f.name: hints[f.name] for f in dataclasses.fields(cls)}
-
-
-def _coerce(value: Any, typ: Any, where: str) -> Any:
+def coerce(value: Any, typ: Any, where: str) -> Any:
     """Check / convert one TOML or command-line value to the field's type."""
     origin = typing.get_origin(typ)
     if origin in (typing.Union, types.UnionType):
         args = [a for a in typing.get_args(typ) if a is not type(None)]
         if value is None:
             return None
-        return _coerce(value, args[0], where)
+        return coerce(value, args[0], where)
+    if origin is Literal:
+        choices = typing.get_args(typ)
+        text = value if isinstance(value, str) else None
+        if text not in choices:
+            raise _choice_error(value, choices, where)
+        return text
     if origin in (list, tuple):
         (inner, *_) = typing.get_args(typ) or (Any,)
         if isinstance(value, str):
             value = [v.strip() for v in value.split(",") if v.strip()]
         if not isinstance(value, (list, tuple)):
             raise ConfigError(f"{where}: expected a list, got {value!r}")
-        return [_coerce(v, inner, where) for v in value]
+        return tuple(coerce(v, inner, where) for v in value)
     if typ is Any:
         return value
     if typ is bool:
@@ -158,14 +256,18 @@ def _coerce(value: Any, typ: Any, where: str) -> Any:
             if isinstance(value, float) and not value.is_integer():
                 raise ValueError
             return int(value)
-        except (TypeError, ValueError):
+        except (TypeError, ValueError, OverflowError):
             raise ConfigError(f"{where}: expected an integer, got {value!r}") from None
     if typ is float:
+        if isinstance(value, bool):
+            raise ConfigError(f"{where}: expected a number, got {value!r}")
         try:
             return float(value)
         except (TypeError, ValueError):
             raise ConfigError(f"{where}: expected a number, got {value!r}") from None
     if typ is str:
+        if not isinstance(value, (str, int, float)) or isinstance(value, bool):
+            raise ConfigError(f"{where}: expected text, got {value!r}")
         return str(value)
     return value
 
@@ -186,88 +288,147 @@ ALIASES = {
 }
 
 
-def _unknown(key: str, valid: list[str], where: str) -> ConfigError:
-    prefix = key.rsplit(".", 1)[0] + "." if "." in key else ""
-    aliases = {prefix + a: prefix + t for a, t in ALIASES.items() if prefix + t in valid}
-    close = [aliases.get(c, c) for c in difflib.get_close_matches(key, valid + list(aliases), n=1)]
-    hint = f"; did you mean '{close[0]}'?" if close else f"; valid keys: {', '.join(sorted(valid))}"
+def unknown_key(key: str, valid: list[str], where: str, section: str = "") -> ConfigError:
+    """An unknown key, with the closest valid one when there is one (compared without the shared
+    ``section.`` prefix, which would make any two keys of a section look alike)."""
+    prefix = f"{section}." if section else ""
+    name = key[len(prefix) :] if key.startswith(prefix) else key
+    names = [v[len(prefix) :] if v.startswith(prefix) else v for v in valid]
+    target = ALIASES.get(name) if ALIASES.get(name) in names else _close(name, names)
+    if target is None:
+        alias = _close(name, [a for a, t in ALIASES.items() if t in names])
+        target = ALIASES[alias] if alias else None
+    hint = f"; did you mean '{prefix}{target}'?" if target else f"; valid keys: {', '.join(sorted(valid))}"
     return ConfigError(f"{where}: unknown key '{key}'{hint}")
 
 
-def _fill(cls: type, table: dict[str, Any], where: str, prefix: str) -> Any:
+def fill(cls: type, table: Any, where: str, section: str) -> Any:
+    """Build section dataclass ``cls`` from a table of plain values, checking every key."""
     if not isinstance(table, dict):
-        raise ConfigError(f"{where}: '{prefix.rstrip('.')}' must be a table")
-    types_ = _field_types(cls)
+        raise ConfigError(f"{where}: '{section}' must be a table")
+    types_ = field_types(cls)
     values = {}
-    for key, value in table.items():
-        if key not in types_:
-            raise _unknown(prefix + key, [prefix + k for k in types_], where)
-        values[key] = _coerce(value, types_[key], f"{where}: {prefix}{key}")
-    return cls(**values)
-
-
-def data_class_for(task: str) -> type:
-    from seq2seq.task import task_class
-
-    return task_class(task).Data
-
-
-def from_dict(raw: dict[str, Any], where: str = "config") -> Config:
-    """Build a Config from nested plain data (a parsed TOML file or a checkpoint's config)."""
-    sections = {"task", "model", "train", "search", "data"}
-    for key in raw:
-        if key not in sections:
-            raise _unknown(key, sorted(sections), where)
-    task = raw.get("task", "toy")
+    for k, value in table.items():
+        if k not in types_:
+            raise unknown_key(f"{section}.{k}", [f"{section}.{n}" for n in types_], where, section)
+        values[k] = coerce(value, types_[k], f"{where}: {section}.{k}")
     try:
-        data_cls = data_class_for(task)
-    except KeyError as e:
-        raise ConfigError(f"{where}: {e.args[0]}") from None
-    return Config(
-        task=task,
-        model=_fill(ModelConfig, raw.get("model", {}), where, "model."),
-        train=_fill(TrainConfig, raw.get("train", {}), where, "train."),
-        search=_fill(SearchConfig, raw.get("search", {}), where, "search."),
-        data=_fill(data_cls, raw.get("data", {}), where, "data."),
-    )
+        return cls(**values)
+    except ConfigError as e:
+        raise ConfigError(f"{where}: {e}") from None
+
+
+def parse(raw: dict[str, Any], data_class: type, where: str = "config") -> Config:
+    """A Config from nested plain data (a parsed TOML file or a checkpoint's config); ``data_class``
+    is the task's ``Data``."""
+    if not isinstance(raw, dict):
+        raise ConfigError(f"{where}: expected tables task, model, train, search and data")
+    for k in raw:
+        if k not in ("task", *SECTIONS):
+            raise unknown_key(k, ["task", *SECTIONS], where)
+    task = raw.get("task", "toy")
+    if not isinstance(task, str):
+        raise ConfigError(f"{where}: task must be a name, got {task!r}")
+    parts = {name: fill(cls, raw.get(name, {}), where, name) for name, cls in SECTION_CLASSES.items()}
+    return Config(task=task, data=fill(data_class, raw.get("data", {}), where, "data"), **parts)
+
+
+def split_override(assignment: str) -> tuple[str, str, str]:
+    """``section.key=value`` -> (section, key, value text)."""
+    path, sep, value = assignment.partition("=")
+    parts = path.strip().split(".")
+    if not sep or len(parts) != 2 or not all(parts):
+        raise ConfigError(f"--set {assignment!r}: expected section.key=value, e.g. train.lr=0.0005")
+    section, name = parts
+    if section == "task":
+        raise ConfigError("--set: the task cannot be changed by an override; use another recipe")
+    if section not in SECTIONS:
+        raise unknown_key(section, list(SECTIONS), "--set")
+    return section, name, value
+
+
+def override(cfg: Config, assignments: typing.Iterable[str]) -> Config:
+    """A new Config with each ``section.key=value`` applied, checked like a recipe's values."""
+    changes: dict[str, dict[str, Any]] = {}
+    for assignment in assignments:
+        section, name, value = split_override(assignment)
+        table = getattr(cfg, section)
+        types_ = field_types(type(table))
+        if name not in types_:
+            raise unknown_key(f"{section}.{name}", [f"{section}.{n}" for n in types_], "--set", section)
+        changes.setdefault(section, {})[name] = coerce(value, types_[name], f"--set {section}.{name}")
+    try:
+        return dataclasses.replace(
+            cfg, **{s: dataclasses.replace(getattr(cfg, s), **kv) for s, kv in changes.items()}
+        )  # fmt: skip
+    except ConfigError as e:
+        raise ConfigError(f"--set: {e}") from None
+
+
+def _plain(v: Any) -> Any:
+    if isinstance(v, dict):
+        return {k: _plain(x) for k, x in v.items()}
+    if isinstance(v, (list, tuple)):
+        return [_plain(x) for x in v]
+    return v
 
 
 def to_dict(cfg: Config) -> dict[str, Any]:
     """Plain nested data (str, int, float, bool, list): what a checkpoint stores."""
-    return dataclasses.asdict(cfg)
+    return _plain(dataclasses.asdict(cfg))
 
 
-def apply_override(cfg: Config, assignment: str) -> None:
-    """Apply one ``section.key=value`` override in place."""
-    if "=" not in assignment:
-        raise ConfigError(f"--set {assignment!r}: expected section.key=value, e.g. train.lr=0.0005")
-    path, value = assignment.split("=", 1)
-    parts = path.strip().split(".")
-    if len(parts) != 2:
-        raise ConfigError(f"--set {assignment!r}: expected section.key=value, e.g. train.lr=0.0005")
-    section, key = parts
-    if section == "task":
-        raise ConfigError("--set: the task cannot be changed by an override; use another recipe")
-    sections = ["model", "train", "search", "data"]
-    if section not in sections:
-        raise _unknown(section, sections, "--set")
-    obj = getattr(cfg, section)
-    types_ = _field_types(type(obj))
-    if key not in types_:
-        raise _unknown(path, [f"{section}.{k}" for k in types_], "--set")
-    setattr(obj, key, _coerce(value, types_[key], f"--set {path}"))
+def to_toml(cfg: Config, header: str = "") -> str:
+    """The config as a recipe file that ``load_config`` reads back to the same Config: the task
+    and every value that differs from its default (so the file sets only keys that are read)."""
+    import tomli_w
+
+    raw: dict[str, Any] = {"task": cfg.task}
+    for section in SECTIONS:
+        table = getattr(cfg, section)
+        values = {f.name: getattr(table, f.name) for f in dataclasses.fields(table)}
+        changed = {k: v for k, v in values.items() if v != type(table).__dataclass_fields__[k].default}
+        if changed:
+            raw[section] = _plain(changed)
+    text = tomli_w.dumps(raw)
+    lines = [f"# {line}" if line else "#" for line in header.splitlines()]
+    return "\n".join(lines) + ("\n" if lines else "") + text
 
 
-def load_config(path: str | Path, overrides: list[str] | None = None) -> Config:
-    """Read a recipe TOML file into a Config and apply ``--set`` overrides."""
-    path = Path(path)
-    if not path.is_file():
-        raise ConfigError(f"{path}: no such recipe file")
-    try:
-        raw = tomllib.loads(path.read_text(encoding="utf-8"))
-    except tomllib.TOMLDecodeError as e:
-        raise ConfigError(f"{path}: not valid TOML: {e}") from None
-    cfg = from_dict(raw, str(path))
-    for assignment in overrides or []:
-        apply_override(cfg, assignment)
-    return cfg
+def flat(cfg: Config) -> dict[str, Any]:
+    """``{"section.key": value}`` of every key."""
+    out: dict[str, Any] = {}
+    for section in SECTIONS:
+        table = getattr(cfg, section)
+        for f in dataclasses.fields(table):
+            out[f"{section}.{f.name}"] = getattr(table, f.name)
+    return out
+
+
+def differences(a: Config, b: Config) -> list[tuple[str, Any, Any]]:
+    """(key, value in a, value in b) where the two configs differ."""
+    fa, fb = flat(a), flat(b)
+    return [(k, fa[k], fb.get(k)) for k in fa if fa[k] != fb.get(k)]
+
+
+# --------------------------------------------------------------------------------------------
+# Documentation, generated from the fields
+
+
+def _shown(value: Any) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, str):
+        return f'"{value}"'
+    if isinstance(value, tuple):
+        return "[" + ", ".join(_shown(v) for v in value) + "]"
+    return repr(value)
+
+
+def markdown_table(cls: type) -> str:
+    """The key / default / meaning table of a section dataclass, as docs show it."""
+    rows = ["| key | default | meaning |", "|---|---|---|"]
+    for f in dataclasses.fields(cls):
+        doc = f.metadata.get("doc", "").replace("|", "/")
+        rows.append(f"| `{f.name}` | `{_shown(f.default)}` | {doc} |")
+    return "\n".join(rows) + "\n"

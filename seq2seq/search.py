@@ -114,14 +114,15 @@ def sample(
         logits, state = model.step(prev, state)
         logits = logits.float()
         if output == "sigmoid":
+            # top_k: only the k likeliest keys of a frame may sound, at any temperature
+            allowed = logits >= logits.topk(min(top_k, logits.size(-1)), dim=-1).values[..., -1:] if top_k > 0 else None
             if temperature == 0:
-                nxt = (logits > 0).to(first.dtype)
+                nxt = logits > 0
             else:
-                probs = torch.sigmoid(logits / temperature)
-                if top_k > 0:
-                    kth = probs.topk(min(top_k, probs.size(-1)), dim=-1).values[..., -1:]
-                    probs = probs.masked_fill(probs < kth, 0.0)
-                nxt = torch.bernoulli(probs, generator=generator).to(first.dtype)
+                nxt = torch.bernoulli(torch.sigmoid(logits / temperature), generator=generator) > 0
+            if allowed is not None:
+                nxt = nxt & allowed
+            nxt = nxt.to(first.dtype)
             total += -F.binary_cross_entropy_with_logits(logits, nxt.float(), reduction="none").sum(-1)
             outs.append(nxt)
             prev = nxt
@@ -159,15 +160,18 @@ def beam_search(
     first: Tensor,
     max_len: int | Tensor,
     eos_id: int,
-    beam_size: int = 5,
-    alpha: float = 0.0,
+    *,
+    beam_size: int,
+    alpha: float,
     nbest: int = 1,
     pad_id: int = 0,
     blocked: tuple[int, ...] = (),
 ) -> list[list[Hypothesis]]:
     """Batched beam search over all rows and beams at once.
 
-    first: (batch,) start tokens. Returns, per row, the ``nbest`` best hypotheses, best first.
+    first: (batch,) start tokens. ``beam_size`` and the length penalty ``alpha`` have no defaults
+    here: they come from a ``SearchConfig`` (the one place decoding defaults live). Returns, per
+    row, the ``nbest`` best hypotheses, best first.
     A finished beam keeps its slot and extends only by padding at no cost, so it competes with
     the live beams on its final score until the end. A row whose beams have all finished can no
     longer change: it leaves the batch, so the remaining steps compute only for live rows.
@@ -248,6 +252,23 @@ def _collect(
             toks = [x for x in hist[i][k] if x not in (eos_id, pad_id)]
             hyps.append(Hypothesis(toks, fin[i][k], raw[i][k]))
         out[b] = hyps
+
+
+@torch.no_grad()
+def prime(model: nn.Module, inputs: Tensor) -> tuple[Any, Tensor]:
+    """Run a language model over a primer: the state after all but its last step, and the last
+    step (the sampler's first input). inputs: (1, time) ids or (1, time, keys) frames."""
+    state = None
+    if inputs.size(1) > 1:
+        _, state = model(inputs[:, :-1], None, None)
+    return state, inputs[:, -1]
+
+
+def seeded(device: torch.device, seed: int | None) -> torch.Generator | None:
+    """A generator seeded with ``seed`` on ``device`` (None: the global RNG)."""
+    if seed is None:
+        return None
+    return torch.Generator(device=device).manual_seed(seed)
 
 
 def max_lengths(src_lengths: Tensor, ratio: float, offset: int) -> Tensor:

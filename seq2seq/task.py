@@ -1,49 +1,45 @@
-"""What a recipe plugs into the shared training loop: data, a loss, and a validation metric.
+"""What a recipe plugs into the shared core: data, a loss and its own scores. The contract:
 
-A task never trains: ``seq2seq.train.Trainer`` does, for every task. A task
+    cfg  = load_config(recipe)        # seq2seq.registry: keys, types, choices, the task's metric
+    task = make_task(cfg)             # the recipe's Task subclass; reads nothing yet
+    dims = task.prepare()             # reads the data; returns the sizes and ids (Dims)
+    model = build_model(cfg.model, dims)
+    Trainer(cfg.train, task, model).fit()
 
-- reads its data and resolves the model's sizes from it (``prepare``),
-- serves a map-style dataset plus a deterministic list of batches per epoch (so a checkpoint can
-  record the data position as (epoch, batch index) and resume exactly),
-- computes the summed loss of a batch and how many items it covers,
-- scores the model on the validation split,
-- keeps what inference needs besides weights (vocabularies, label names) as plain data that is
-  stored in the checkpoint (``state`` / ``load_state``).
+Data flows one way: a task reads its config and never writes into it (configs are frozen); what
+it learns from the data (sizes, vocabularies, label names, normalisation) it returns as ``Dims``
+or keeps as its own state (``state`` / ``restore``), which checkpoints store.
+
+A task never trains and never loops over validation data itself: ``seq2seq.train`` does both, for
+every task. A task declares (class attributes) its name, its ``[data]`` dataclass, the model kinds
+it can use, its validation metrics with their direction and the ``[search]`` keys it reads; the
+loader checks a recipe against them before any data is read. It serves a map-style training
+dataset with a deterministic list of batches per epoch (so a checkpoint records the data position
+as (epoch, batch index) and resumes exactly), computes the summed loss of a batch, collates its
+validation split, and adds the scores only it knows (BLEU, segment F1, ...).
 """
 
 from __future__ import annotations
 
-import importlib
+import random
 from abc import ABC, abstractmethod
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
-from typing import Any, ClassVar
+from typing import Any, ClassVar, Literal
 
 import torch
 from torch import Tensor, nn
 
-from seq2seq.config import Config
+from seq2seq.config import Config, ConfigError
 from seq2seq.losses import compiled_token_nll, token_nll
+from seq2seq.nn.models import Dims
 
 Batch = dict[str, Tensor]
 State = tuple[Tensor, ...] | None
+Direction = Literal["min", "max"]
 
-# Task name -> "module:Class". Imported lazily so the CLI starts fast and a recipe's optional
-# dependencies load only when it is used.
-TASKS: dict[str, str] = {
-    "toy": "seq2seq.toy:ToyTask",
-    "translation": "seq2seq.translation.task:TranslationTask",
-    "video": "seq2seq.video.task:VideoTask",
-    "music": "seq2seq.music.task:MusicTask",
-}
-
-
-def task_class(name: str) -> type[Task]:
-    """The Task subclass registered under ``name``."""
-    if name not in TASKS:
-        raise KeyError(f"unknown task '{name}'; known tasks: {', '.join(sorted(TASKS))}")
-    module, cls = TASKS[name].split(":")
-    return getattr(importlib.import_module(module), cls)
+# Validation batches: at most this many padded steps each (one longer sequence gets its own).
+EVAL_TOKENS = 4096
 
 
 @dataclass
@@ -56,19 +52,41 @@ class LossOutput:
 
 
 class Task(ABC):
-    """Base class of a recipe's task. Subclasses set ``name`` and ``Data`` and override the rest."""
+    """Base class of a recipe's task. Subclasses set the class attributes and override the rest."""
 
     name: ClassVar[str] = ""
     Data: ClassVar[type] = object
-    # Checkpoint model kinds this task can use.
-    kinds: ClassVar[tuple[str, ...]] = ("encoder_decoder", "tagger", "language_model")
+    kinds: ClassVar[tuple[str, ...]] = ()  # model kinds this task can train
+    # Validation metrics (``loss`` always among them) and whether lower or higher is better.
+    metrics: ClassVar[dict[str, Direction]] = {"loss": "min"}
+    search_keys: ClassVar[frozenset[str]] = frozenset()  # the [search] keys this task reads
+    # > 0: validation runs each batch in chunks of this many steps with the state carried (the
+    # same numbers in bounded memory, for causal models over long sequences).
+    eval_chunk: ClassVar[int] = 0
 
     def __init__(self, cfg: Config) -> None:
         self.cfg = cfg
+        self.dims: Dims | None = None
+
+    @classmethod
+    def check(cls, cfg: Config) -> None:
+        """Refuse a config this task cannot run (cross-key rules), before any data is read.
+        Raise ``ConfigError`` naming the keys."""
 
     # -- data --------------------------------------------------------------------------------
-    def prepare(self) -> None:
-        """Read the data and fill in ``cfg.model``'s sizes. Called once before training."""
+    @abstractmethod
+    def prepare(self, restored: dict[str, Any] | None = None) -> Dims:
+        """Read the data and return the model's sizes. ``restored`` is the task state of the
+        checkpoint a run resumes from: what was learnt from the data then (a subword model, the
+        normalisation) is reused, not recomputed."""
+
+    def restore(self, state: dict[str, Any], dims: Dims) -> None:
+        """For inference: take back what ``state`` returned, without reading the training data."""
+        self.dims = dims
+
+    def state(self) -> dict[str, Any]:
+        """Plain data (str, int, float, list, dict, bytes, tensors) that inference needs."""
+        return {}
 
     @abstractmethod
     def dataset(self) -> Sequence[Any]:
@@ -83,40 +101,36 @@ class Task(ABC):
         """Pad examples into a batch of tensors. Keys ending in ``lengths`` stay on the CPU."""
 
     def chunks(self, batch: Batch, length: int) -> Iterator[Batch]:
-        """Split a batch along time for truncated BPTT; the default does not split."""
-        yield batch
+        """Split a batch along time for truncated BPTT."""
+        raise ConfigError(f"train.tbptt: the {self.name} task cannot split its batches along time; set it to 0")
 
-    # -- training ----------------------------------------------------------------------------
+    # -- the loss and validation -------------------------------------------------------------
     @abstractmethod
     def loss(self, model: nn.Module, batch: Batch, state: State = None) -> LossOutput:
-        """Summed loss of ``batch``; ``state`` is the recurrent state carried from the previous
-        chunk of the same sequences (truncated BPTT), else None."""
+        """Summed loss of ``batch`` (training and validation alike; in eval mode the plain
+        likelihood, see ``token_nll``); ``state`` is the recurrent state carried from the previous
+        chunk of the same sequences, else None."""
 
-    def token_nll(self, logits: Tensor, targets: Tensor, mask: Tensor) -> tuple[Tensor, Tensor]:
-        """The training loss over a vocabulary: ``losses.token_nll`` with ``train.label_smoothing``,
-        compiled when ``train.compile`` is on. logits: (batch, time, vocab); targets, mask:
-        (batch, time). Returns (sum, count)."""
-        loss = compiled_token_nll() if self.cfg.train.compile else token_nll
-        return loss(logits, targets, mask, self.cfg.train.label_smoothing)
+    def token_nll(self, model: nn.Module, logits: Tensor, targets: Tensor, mask: Tensor) -> tuple[Tensor, Tensor]:
+        """The loss over a vocabulary: in training with ``train.label_smoothing`` (compiled when
+        ``train.compile`` is on), in evaluation the plain negative log-likelihood. logits:
+        (batch, time, vocab); targets, mask: (batch, time). Returns (sum, count)."""
+        t = self.cfg.train
+        if not model.training:
+            return token_nll(logits, targets, mask)
+        loss = compiled_token_nll() if t.compile else token_nll
+        return loss(logits, targets, mask, t.label_smoothing)
 
     @abstractmethod
-    def evaluate(self, model: nn.Module) -> dict[str, float]:
-        """Validation metrics of ``model`` (in eval mode); must include ``cfg.train.metric``.
-        Also called on a task restored from a checkpoint (``load_state`` without ``prepare``),
-        e.g. by ``seq2seq evaluate``: read the validation data lazily then."""
+    def valid_batches(self, split: str = "valid") -> Iterator[Batch]:
+        """Collated batches of a split (``valid``, or another the task has, e.g. ``test``), in a
+        fixed order; ``seq2seq.train.validate`` sums their loss. On a task restored from a
+        checkpoint (``restore`` without ``prepare``) read the split lazily."""
 
-    def metric_mode(self, metric: str) -> str:
-        """'min' if lower is better for this metric, else 'max'."""
-        lower_better = ("loss", "nll", "ppl", "perplexity", "bpc", "error", "wer", "cer")
-        return "min" if any(w in metric.lower() for w in lower_better) else "max"
-
-    # -- inference ---------------------------------------------------------------------------
-    def state(self) -> dict[str, Any]:
-        """Plain data (str, int, float, list, dict, bytes, tensors) that inference needs."""
+    def scores(self, model: nn.Module, split: str, loss: float) -> dict[str, float]:
+        """The task's own validation metrics of ``model`` (in eval mode) on ``split``, besides the
+        loss the core computed: every metric in ``metrics`` but ``loss``."""
         return {}
-
-    def load_state(self, state: dict[str, Any]) -> None:
-        """Restore what ``state`` returned, for inference from a checkpoint."""
 
     def after_training(self, model: nn.Module, out_dir: str) -> dict[str, str]:
         """Optional outputs after training (plots, test scores); returns {what: path}."""
@@ -155,8 +169,6 @@ def length_batches(
     """Indices grouped into batches of similar length (little padding), capped by ``batch_size``
     sequences or, if ``batch_tokens`` > 0, by padded tokens; batch order shuffled by (seed, epoch)
     so it is the same on every run and every rank."""
-    import random
-
     rng = random.Random(seed * 1_000_003 + epoch)
     order = list(range(len(lengths)))
     if shuffle:
@@ -176,3 +188,12 @@ def length_batches(
     if shuffle:
         rng.shuffle(batches)
     return batches
+
+
+def eval_batches(
+    examples: Sequence[Any], lengths: Sequence[int], collate: Callable[[list[Any]], Batch]
+) -> Iterator[Batch]:
+    """Validation batches of ``examples``: sorted by length, at most ``EVAL_TOKENS`` padded steps
+    each, collated by ``collate``. The one batching every task's validation uses."""
+    for group in length_batches(lengths, 0, EVAL_TOKENS, 0, 0, shuffle=False):
+        yield collate([examples[i] for i in group])

@@ -11,17 +11,18 @@ from __future__ import annotations
 
 import random
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Literal
 
 import torch
 from torch import nn
 
-from seq2seq.config import ConfigError
-from seq2seq.nn.models import length_mask
+from seq2seq.config import Config, ConfigError, Section, key
+from seq2seq.nn.models import Dims, length_mask
 from seq2seq.search import greedy, max_lengths
-from seq2seq.task import Batch, LossOutput, State, Task, length_batches, pad, split_time
+from seq2seq.task import Batch, LossOutput, State, Task, eval_batches, length_batches, pad, split_time
 
 PAD, BOS, EOS, FIRST = 0, 1, 2, 3
+Problem = Literal["copy", "reverse", "sort", "delay", "ahead", "cycle"]
 PROBLEMS = {
     "copy": "encoder_decoder",
     "reverse": "encoder_decoder",
@@ -32,15 +33,16 @@ PROBLEMS = {
 }
 
 
-@dataclass
-class ToyData:
-    problem: str = "reverse"
-    symbols: int = 10
-    min_len: int = 3
-    max_len: int = 8
-    train_size: int = 4000
-    valid_size: int = 300
-    seed: int = 7  # data seed, independent of train.seed
+@dataclass(frozen=True)
+class ToyData(Section):
+    problem: Problem = key("reverse", "copy / reverse / sort (encoder_decoder), delay / ahead (tagger), cycle "
+                           "(language_model)")  # fmt: skip
+    symbols: int = key(10, "distinct symbols", min=2)
+    min_len: int = key(3, "shortest sequence", min=1)
+    max_len: int = key(8, "longest sequence", min=1)
+    train_size: int = key(4000, "training sequences", min=1)
+    valid_size: int = key(300, "validation sequences", min=1)
+    seed: int = key(7, "data seed, independent of train.seed")
 
 
 def make_examples(d: ToyData, n: int, seed: int) -> list[tuple[list[int], list[int]]]:
@@ -73,21 +75,30 @@ def make_examples(d: ToyData, n: int, seed: int) -> list[tuple[list[int], list[i
 class ToyTask(Task):
     name = "toy"
     Data = ToyData
+    kinds = ("encoder_decoder", "tagger", "language_model")
+    metrics = {"loss": "min", "accuracy": "max", "sequence_accuracy": "max"}
 
-    def prepare(self) -> None:
-        d, m = self.cfg.data, self.cfg.model
-        if d.problem not in PROBLEMS:
-            raise ConfigError(f"data.problem '{d.problem}': use one of {', '.join(PROBLEMS)}")
-        if PROBLEMS[d.problem] != m.kind:
-            raise ConfigError(f"data.problem '{d.problem}' needs model.kind = '{PROBLEMS[d.problem]}', not '{m.kind}'")
-        if not 1 <= d.min_len <= d.max_len:
-            raise ConfigError("data: need 1 <= min_len <= max_len")
-        m.input_vocab = FIRST + d.symbols
-        m.input_dim = 0
-        m.output_size = d.symbols + 1 if m.kind == "tagger" else FIRST + d.symbols
-        m.pad_id, m.bos_id, m.eos_id = PAD, BOS, EOS
+    @classmethod
+    def check(cls, cfg: Config) -> None:
+        d, kind = cfg.data, cfg.model.kind
+        if PROBLEMS[d.problem] != kind:
+            raise ConfigError(f"data.problem '{d.problem}' needs model.kind = '{PROBLEMS[d.problem]}', not '{kind}'")
+        if d.min_len > d.max_len:
+            raise ConfigError(f"data: need min_len <= max_len, got {d.min_len} > {d.max_len}")
+        if kind == "encoder_decoder" and cfg.train.tbptt > 0:
+            raise ConfigError("train.tbptt applies to taggers and language models, not encoder_decoder")
+
+    def dims_of(self) -> Dims:
+        s, kind = self.cfg.data.symbols, self.cfg.model.kind
+        return Dims(input_vocab=FIRST + s, output_size=s + 1 if kind == "tagger" else FIRST + s,
+                    pad_id=PAD, bos_id=BOS, eos_id=EOS)  # fmt: skip
+
+    def prepare(self, restored: dict[str, Any] | None = None) -> Dims:
+        d = self.cfg.data
         self.train = make_examples(d, d.train_size, d.seed)
         self.valid = make_examples(d, d.valid_size, d.seed + 1)
+        self.dims = self.dims_of()
+        return self.dims
 
     def dataset(self) -> list[tuple[list[int], list[int]]]:
         return self.train
@@ -112,18 +123,16 @@ class ToyTask(Task):
         return {"x": x, "y": y, "lengths": lengths}
 
     def chunks(self, batch: Batch, length: int):
-        if self.cfg.model.kind == "encoder_decoder":
-            raise ConfigError("train.tbptt applies to taggers and language models, not encoder_decoder")
         return split_time(batch, length)
 
     def loss(self, model: nn.Module, batch: Batch, state: State = None) -> LossOutput:
         if self.cfg.model.kind == "encoder_decoder":
             logits = model(batch["src"], batch["src_lengths"], batch["tgt_in"])
             mask = batch["tgt_out"] != PAD
-            return LossOutput(*self.token_nll(logits, batch["tgt_out"], mask))
+            return LossOutput(*self.token_nll(model, logits, batch["tgt_out"], mask))
         logits, state = model(batch["x"], batch["lengths"], state)
         mask = length_mask(batch["lengths"], batch["x"].size(1), logits.device)
-        return LossOutput(*self.token_nll(logits, batch["y"], mask), state=state)
+        return LossOutput(*self.token_nll(model, logits, batch["y"], mask), state=state)
 
     def decode(self, model: nn.Module, inputs: list[list[int]]) -> list[list[int]]:
         """Greedy outputs (ids) of an encoder-decoder for input id lists."""
@@ -134,32 +143,38 @@ class ToyTask(Task):
         out, _ = greedy(model, state, first, max_lengths(lengths, 1.0, 2).to(device), EOS)
         return [[t for t in row if t not in (PAD, EOS)] for row in out.tolist()]
 
-    @torch.no_grad()
-    def evaluate(self, model: nn.Module) -> dict[str, float]:
-        device = next(model.parameters()).device
+    def split(self, split: str) -> list[tuple[list[int], list[int]]]:
+        if split != "valid":
+            raise ConfigError(f"the toy task has train and valid splits, not '{split}'")
         if not hasattr(self, "valid"):  # restored from a checkpoint: regenerate (deterministic)
             self.valid = make_examples(self.cfg.data, self.cfg.data.valid_size, self.cfg.data.seed + 1)
-        total = count = 0.0
+        return self.valid
+
+    def valid_batches(self, split: str = "valid"):
+        examples = self.split(split)
+        return eval_batches(examples, [len(x) for x, _ in examples], self.collate)
+
+    @torch.no_grad()
+    def scores(self, model: nn.Module, split: str, loss: float) -> dict[str, float]:
+        """Accuracy over target steps and over whole sequences (greedy decoding for an
+        encoder-decoder, the argmax of each step otherwise)."""
+        device = next(model.parameters()).device
+        examples = self.split(split)
         right = tokens = seqs_right = 0
-        for start in range(0, len(self.valid), 256):
-            examples = self.valid[start : start + 256]
-            batch = {k: v.to(device) if not k.endswith("lengths") else v for k, v in self.collate(examples).items()}
-            out = self.loss(model, batch)
-            total, count = total + float(out.loss), count + float(out.count)
+        for start in range(0, len(examples), 256):
+            chunk = examples[start : start + 256]
             if self.cfg.model.kind == "encoder_decoder":
-                hyps = self.decode(model, [x for x, _ in examples])
-                for hyp, (_, ref) in zip(hyps, examples, strict=True):
+                hyps = self.decode(model, [x for x, _ in chunk])
+                for hyp, (_, ref) in zip(hyps, chunk, strict=True):
                     seqs_right += hyp == ref
                     right += sum(a == b for a, b in zip(hyp, ref, strict=False))
                     tokens += len(ref)
-            else:
-                logits, _ = model(batch["x"], batch["lengths"])
-                mask = length_mask(batch["lengths"], batch["x"].size(1), device)
-                hit = (logits.argmax(-1) == batch["y"]) & mask
-                right += int(hit.sum())
-                tokens += int(mask.sum())
-                seqs_right += int((hit | ~mask).all(dim=1).sum())
-        return {"loss": total / count, "accuracy": right / tokens, "sequence_accuracy": seqs_right / len(self.valid)}
-
-    def state(self) -> dict[str, Any]:
-        return {}
+                continue
+            batch = self.collate(chunk)
+            logits, _ = model(batch["x"].to(device), batch["lengths"])
+            mask = length_mask(batch["lengths"], batch["x"].size(1), device)
+            hit = (logits.argmax(-1) == batch["y"].to(device)) & mask
+            right += int(hit.sum())
+            tokens += int(mask.sum())
+            seqs_right += int((hit | ~mask).all(dim=1).sum())
+        return {"accuracy": right / tokens, "sequence_accuracy": seqs_right / len(examples)}

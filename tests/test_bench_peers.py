@@ -11,10 +11,11 @@ from pathlib import Path
 
 import pytest
 
-from seq2seq import bench_peers as bp
-from seq2seq import peer_joeynmt as joey
-from seq2seq.config import load_config
-from seq2seq.peer_joeynmt import PeerError
+from benchmarks import bench_peers as bp
+from benchmarks import peer_joeynmt as joey
+from benchmarks.peer_joeynmt import PeerError
+from seq2seq.config import to_toml
+from seq2seq.registry import load_config
 
 SIZE = joey.ModelSize(embed_dim=96, hidden_size=128, layers=2, dropout=0.25, input_feeding=True)
 BUDGET = joey.TrainBudget(lr=5e-05, batch_tokens=1500, epochs=3, clip_norm=5.0, seed=7)
@@ -81,16 +82,18 @@ def test_yaml_floats_stay_floats_for_pyyaml(tmp_path):
 def test_our_recipe_matches_the_peer_config(tmp_path):
     s = bp.Settings(embed_dim=96, hidden_size=128, layers=2, dropout=0.25, lr=5e-05, batch_tokens=1500, epochs=3)
     data = bp.Slice(tmp_path, tmp_path / "spm.model", tmp_path / "vocab.txt", 500, 10, 0, 5)
+    cfg = bp.ours_config(s, data, tmp_path / "run", False, 42)
     recipe = tmp_path / "ours.toml"
-    recipe.write_text(bp.ours_config(s, data, tmp_path / "run", False, 42))
-    cfg = load_config(recipe)
+    recipe.write_text(to_toml(cfg, bp.RECIPE_HEADER))
+    assert recipe.read_text().startswith("# Written by python -m benchmarks.bench_peers")
+    assert load_config(recipe) == cfg  # the subprocess trains exactly this config
     m, t = cfg.model, cfg.train
     assert (m.cell, m.embed_dim, m.hidden_size, m.layers, m.bidirectional) == ("lstm", 96, 128, 2, True)
     assert (m.attention, m.input_feeding, m.dropout, m.tie_embeddings) == ("general", False, 0.25, False)
     assert (t.scheduler, t.lr, t.batch_tokens, t.epochs, t.max_steps) == ("constant", 5e-05, 1500, 3, 42)
     # validation only after the last timed step, and every step logged
     assert (t.eval_every, t.log_every, t.device, t.amp) == (42, 1, "cpu", "off")
-    assert cfg.data.subword_models == [str(tmp_path / "spm.model")]
+    assert cfg.data.subword_models == (str(tmp_path / "spm.model"),)
     assert cfg.data.train_src == str(tmp_path / "train.en")
 
 
@@ -130,9 +133,10 @@ def _metrics(path: Path, records: list[dict]) -> Path:
 
 
 def test_our_metrics_give_tokens_and_step_seconds(tmp_path):
+    # items and seconds are read as logged, never rebuilt from the rate or the elapsed time
     records = [
-        {"kind": "train", "step": 1, "lr": 0.002, "items_per_s": 1000.0, "elapsed_s": 0.5},  # 500 tokens
-        {"kind": "train", "step": 2, "lr": 0.002, "items_per_s": 300.0, "elapsed_s": 1.5},  # 300 tokens
+        {"kind": "train", "step": 1, "lr": 0.002, "items": 500.0, "seconds": 0.5, "items_per_s": 0.0, "elapsed_s": 9.0},
+        {"kind": "train", "step": 2, "lr": 0.002, "items": 300.0, "seconds": 1.0, "items_per_s": 0.0, "elapsed_s": 9.0},
         {"kind": "valid", "step": 2, "bleu": 1.0},
     ]
     stats = bp.parse_metrics(_metrics(tmp_path / "m.jsonl", records))
@@ -145,9 +149,9 @@ def test_our_metrics_give_tokens_and_step_seconds(tmp_path):
 
 def test_a_validation_inside_the_timed_steps_is_an_error(tmp_path):
     records = [
-        {"kind": "train", "step": 1, "lr": 0.002, "items_per_s": 1000.0, "elapsed_s": 0.5},
+        {"kind": "train", "step": 1, "lr": 0.002, "items": 500.0, "seconds": 0.5},
         {"kind": "valid", "step": 1, "bleu": 1.0},
-        {"kind": "train", "step": 2, "lr": 0.002, "items_per_s": 300.0, "elapsed_s": 9.0},
+        {"kind": "train", "step": 2, "lr": 0.002, "items": 300.0, "seconds": 8.5},
     ]
     with pytest.raises(PeerError, match=r"m.jsonl:3: a validation ran inside the timed steps"):
         bp.parse_metrics(_metrics(tmp_path / "m.jsonl", records))
@@ -156,6 +160,9 @@ def test_a_validation_inside_the_timed_steps_is_an_error(tmp_path):
     (tmp_path / "bad.jsonl").write_text('{"kind": "train"\n')
     with pytest.raises(PeerError, match="bad.jsonl:1: not a JSON record"):
         bp.parse_metrics(tmp_path / "bad.jsonl")
+    old = [{"kind": "train", "step": 1, "lr": 0.002, "items_per_s": 1000.0, "elapsed_s": 0.5}]
+    with pytest.raises(PeerError, match="old.jsonl:1: a train record without 'items'"):
+        bp.parse_metrics(_metrics(tmp_path / "old.jsonl", old))
 
 
 def test_both_must_train_on_the_same_tokens_and_torch():
@@ -262,7 +269,8 @@ def test_a_failing_run_names_its_log(tmp_path):
 @pytest.mark.slow
 def test_our_training_counts_exactly_the_target_tokens_of_the_slice(tmp_path):
     """Our side end to end on a tiny slice: trained through the CLI for whole epochs, its
-    measured tokens are the slice's target subwords + EOS times the epochs (what JoeyNMT counts)."""
+    measured tokens are the slice's target subwords + EOS times the epochs (what JoeyNMT counts);
+    then translated and profiled as the bench does."""
     import sentencepiece as spm
 
     s = bp.Settings(train_sentences=50, valid_sentences=5, vocab_size=60, embed_dim=16, hidden_size=16, epochs=2)
@@ -272,9 +280,17 @@ def test_our_training_counts_exactly_the_target_tokens_of_the_slice(tmp_path):
     sp = spm.SentencePieceProcessor(model_file=str(data.spm))
     targets = (tmp_path / "slice" / "train.de").read_text(encoding="utf-8").splitlines()
     assert stats.tokens == 2 * sum(len(ids) + 1 for ids in sp.encode(targets))
-    assert stats.steps == 2 * bp.steps_per_epoch(tmp_path / "work" / "ours-nofeed.toml") > 2
+    recipe = tmp_path / "work" / "ours-nofeed.toml"
+    assert stats.steps == 2 * bp.steps_per_epoch(load_config(recipe)) > 2
     assert stats.lrs == [s.lr] * stats.steps and stats.seconds > 0 and proc.cpu > 0
-    assert (tmp_path / "work" / "ours-nofeed" / "best.pt").is_file()
+    best = tmp_path / "work" / "ours-nofeed" / "best.pt"
+    assert best.is_file()
+    lines = (tmp_path / "slice" / "test.en").read_text(encoding="utf-8").splitlines()
+    hyps, seconds, params = bp.translate_ours(best, lines, s)
+    assert len(hyps) == len(lines) and seconds > 0 and params > 0
+    profile = bp.profile_ours(recipe, best, lines, s, tmp_path / "work")
+    assert set(profile) == {"train", "translate"} and profile["train"]["top"]
+    assert (tmp_path / "work" / "profile-train.txt").is_file()
 
 
 def test_retranslate_needs_the_last_run_with_the_same_training_settings(tmp_path):

@@ -80,7 +80,7 @@ def test_train_evaluate_info_average(tmp_path, recipe, capsys):
     [
         (["train", "{recipe}", "--set", "model.hiden_size=3"], "did you mean 'model.hidden_size'?"),
         (["train", "{tmp}/none.toml"], "none.toml: no such recipe file"),
-        (["train", "{recipe}", "--device", "tpu"], "unknown device 'tpu'"),
+        (["train", "{recipe}", "--device", "tpu"], "train.device: 'tpu' is not allowed; use auto, cpu, cuda or cuda:N"),
         (["train", "{recipe}", "--resume"], "no step-*.pt checkpoint"),
         (["evaluate", "-m", "{tmp}/missing.pt"], "missing.pt: no such checkpoint file"),
         (["evaluate", "-m", "{recipe}"], "tiny.toml: not a readable seq2seq checkpoint"),

@@ -9,11 +9,12 @@ import pytest
 import torch
 
 from seq2seq import checkpoint as ckpt_io
-from seq2seq.config import ConfigError, TrainConfig, apply_override, from_dict, load_config, to_dict
-from seq2seq.nn.models import build_model
+from seq2seq.config import ConfigError, ModelConfig, TrainConfig, override, to_dict, to_toml
+from seq2seq.nn.models import Dims, build_model
 from seq2seq.optim import LRSchedule
+from seq2seq.registry import from_dict, load_config, shipped_recipes
 
-RECIPES = Path(__file__).resolve().parents[1] / "recipes"
+RECIPES = Path(__file__).resolve().parents[1] / "seq2seq" / "recipes"
 
 RECIPE = """
 task = "toy"
@@ -39,6 +40,28 @@ def test_recipe_loads_into_dataclasses_with_overrides(tmp_path):
     assert cfg.model.hidden_size == 32 and cfg.data.problem == "copy"
     again = from_dict(to_dict(cfg))  # what a checkpoint stores round-trips
     assert again == cfg
+    (tmp_path / "back.toml").write_text(to_toml(cfg, "written back"))  # and what a benchmark writes
+    assert load_config(tmp_path / "back.toml") == cfg
+
+
+def test_configs_are_frozen_and_checked_when_built():
+    """Nothing downstream can write into a config, and one built in Python is checked too."""
+    cfg = ModelConfig()
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        cfg.hidden_size = 3
+    with pytest.raises(ConfigError, match="model.cell: 'lsmt' is not one of rnn, lstm, gru; did you mean 'lstm'"):
+        ModelConfig(cell="lsmt")
+    with pytest.raises(ConfigError, match="train.batch_size: must be at least 1, got 0"):
+        TrainConfig(batch_size=0)
+
+
+def test_config_module_imports_nothing_else_of_the_package():
+    import subprocess
+    import sys
+
+    code = "import sys, seq2seq.config; print(sorted(m for m in sys.modules if m.startswith('seq2seq')))"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.strip() == "['seq2seq', 'seq2seq.config']"
 
 
 @pytest.mark.parametrize(
@@ -54,10 +77,41 @@ def test_recipe_loads_into_dataclasses_with_overrides(tmp_path):
         ),
         (RECIPE.replace("problem", "problme"), "unknown key 'data.problme'; did you mean 'data.problem'?"),
         (RECIPE.replace("[train]", "[trian]"), "unknown key 'trian'; did you mean 'train'?"),
-        (RECIPE.replace('"toy"', '"toys"'), "unknown task 'toys'"),
+        (
+            RECIPE.replace('"toy"', '"toys"'),
+            "unknown task 'toys'; known tasks: music, text, toy, translation, video; did you mean 'toy'?",
+        ),
         (RECIPE.replace("0.01", '"fast"'), "train.lr: expected a number, got 'fast'"),
         (RECIPE.replace("32", "32.5"), "model.hidden_size: expected an integer"),
         (RECIPE + "[[", "not valid TOML"),
+        # choices are checked at load, with the closest choice
+        (
+            RECIPE.replace("hidden_size = 32", 'cell = "lsmt"'),
+            "model.cell: 'lsmt' is not one of rnn, lstm, gru; did you mean 'lstm'?",
+        ),
+        (
+            RECIPE + 'optimizer = "adma"\n',
+            "train.optimizer: 'adma' is not one of adam, adamw, sgd; did you mean 'adam'?",
+        ),
+        (
+            RECIPE + 'metric = "sequence_acc"\n',
+            "train.metric 'sequence_acc' is not a metric of the toy task; it reports "
+            "loss, accuracy, sequence_accuracy; did you mean 'sequence_accuracy'?",
+        ),
+        (RECIPE.replace('"copy"', '"reverse"\nsymbols = 1'), "data.symbols: must be at least 2, got 1"),
+        (RECIPE.replace("lr = 0.01", "lr = -1.0"), "train.lr: must be above 0, got -1.0"),
+        (RECIPE.replace("lr = 0.01", "lr = nan"), "train.lr: expected a finite number, got nan"),
+        (RECIPE.replace("lr = 0.01", "epochs = 0"), "train.epochs: must be at least 1, got 0"),
+        (RECIPE.replace("lr = 0.01", "max_steps = -3"), "train.max_steps: must be at least 0, got -3"),
+        # keys that nothing would read, and cross-key rules, fail before any data is read
+        (RECIPE + "[search]\nbeam_size = 4\n", "search.beam_size is not used by the toy task"),
+        (
+            RECIPE.replace("hidden_size = 32", "hidden_size = 32\nattention = 'dot'")
+            .replace('"encoder_decoder"', '"tagger"')
+            .replace('"copy"', '"delay"'),
+            "model.attention is not used by a tagger model; remove it",
+        ),
+        (RECIPE.replace('"copy"', '"delay"'), "data.problem 'delay' needs model.kind = 'tagger'"),
     ],
 )
 def test_bad_recipes_name_the_key_and_the_fix(tmp_path, text, message):
@@ -70,13 +124,25 @@ def test_bad_recipes_name_the_key_and_the_fix(tmp_path, text, message):
 def test_bad_overrides(tmp_path):
     cfg = load_config(write(tmp_path, RECIPE))
     with pytest.raises(ConfigError, match="did you mean 'train.epochs'"):
-        apply_override(cfg, "train.epoch=3")
+        override(cfg, ["train.epoch=3"])
     with pytest.raises(ConfigError, match="expected section.key=value"):
-        apply_override(cfg, "train.lr")
+        override(cfg, ["train.lr"])
     with pytest.raises(ConfigError, match="expected true or false"):
-        apply_override(cfg, "model.bidirectional=maybe")
+        override(cfg, ["model.bidirectional=maybe"])
     with pytest.raises(ConfigError, match="no such recipe"):
         load_config(tmp_path / "missing.toml")
+    assert cfg.train.lr == 0.01  # an override makes a new config, the old one is untouched
+    assert override(cfg, ["train.lr=0.5"]).train.lr == 0.5
+
+
+def test_an_unrelated_unknown_key_gets_no_far_fetched_suggestion(tmp_path):
+    """'train.zzz' shares only the section with every key: it lists the keys instead of guessing."""
+    cfg = load_config(write(tmp_path, RECIPE))
+    with pytest.raises(ConfigError) as e:
+        override(cfg, ["train.zzz=1"])
+    assert "did you mean" not in str(e.value) and "valid keys: train.accum_steps" in str(e.value)
+    with pytest.raises(ConfigError, match="did you mean 'train.lr'"):
+        override(cfg, ["train.learning_rate=1"])  # another toolkit's name for it
 
 
 def schedule(**kw) -> LRSchedule:
@@ -101,7 +167,7 @@ def test_learning_rate_schedules():
     q = schedule(scheduler="plateau", min_lr=0.2)
     q.load_state_dict(p.state_dict())
     assert q.lr(0, 0) == p.lr(0, 0)
-    with pytest.raises(ConfigError, match="unknown train.scheduler"):
+    with pytest.raises(ConfigError, match="train.scheduler: .noam. is not one of constant"):
         schedule(scheduler="noam")
 
 
@@ -136,11 +202,12 @@ def test_atomic_write_leaves_nothing_on_failure(tmp_path):
     assert [p.name for p in tmp_path.iterdir()] == ["out.bin"]
 
 
-@pytest.mark.parametrize("recipe", sorted(RECIPES.glob("*/*.toml")), ids=lambda p: f"{p.parent.name}/{p.name}")
+@pytest.mark.parametrize("recipe", sorted(shipped_recipes()))
 def test_every_shipped_recipe_loads_and_builds_its_model(recipe):
     """A mistyped key or an unknown choice in a shipped recipe fails here, not an hour into a run.
     The sizes the task would take from the data are filled in with small stand-ins."""
     cfg = load_config(recipe)
-    sizes = {"input_dim": 8} if cfg.model.kind == "tagger" else {"input_vocab": 16}
-    model = build_model(dataclasses.replace(cfg.model, output_size=16, **sizes))
+    dims = Dims(output_size=16, **({"input_dim": 8} if cfg.model.kind == "tagger" else {"input_vocab": 16}))
+    model = build_model(cfg.model, dims)
     assert sum(p.numel() for p in model.parameters()) > 0
+    assert (RECIPES / f"{recipe}.toml").is_file() and (RECIPES.parent.parent / "recipes" / f"{recipe}.toml").is_file()

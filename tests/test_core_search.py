@@ -10,6 +10,7 @@ import torch
 
 from seq2seq.config import ModelConfig
 from seq2seq.nn import build_model
+from seq2seq.nn.models import Dims
 from seq2seq.search import beam_search, filter_logits, greedy, length_penalty, sample
 
 PAD, BOS, EOS = 0, 1, 2
@@ -19,8 +20,7 @@ SYMBOLS = (3, 4, 5)
 def tiny_model(seed: int, input_feeding: bool = True):
     torch.manual_seed(seed)
     cfg = ModelConfig(embed_dim=6, hidden_size=8, layers=1, dropout=0.0, input_feeding=input_feeding)
-    cfg.input_vocab = cfg.output_size = 6
-    model = build_model(cfg).eval()
+    model = build_model(cfg, Dims(input_vocab=6, output_size=6)).eval()
     # Sharpen the output layer so sequences differ clearly in probability.
     with torch.no_grad():
         model.decoder.out.weight.mul_(4)
@@ -103,7 +103,7 @@ def test_beam_of_one_equals_greedy(batch, input_feeding):
     src, lengths = batch
     first = torch.full((3,), BOS)
     out, scores = greedy(model, model.start(src, lengths), first, 6, EOS, blocked=(BOS,))
-    hyps = beam_search(model, model.start(src, lengths), first, 6, EOS, beam_size=1, blocked=(BOS,))
+    hyps = beam_search(model, model.start(src, lengths), first, 6, EOS, beam_size=1, alpha=0.0, blocked=(BOS,))
     for b in range(3):
         toks = [t for t in out[b].tolist() if t not in (PAD, EOS)]
         assert hyps[b][0].tokens == toks
@@ -140,9 +140,8 @@ def test_sampling_is_reproducible_and_follows_the_distribution():
 
 def test_sigmoid_sampling_at_zero_temperature_thresholds_probabilities():
     torch.manual_seed(0)
-    cfg = ModelConfig(kind="language_model", bidirectional=False, embed_dim=8, hidden_size=8, output="sigmoid")
-    cfg.input_dim = cfg.output_size = 12
-    model = build_model(cfg).eval()
+    cfg = ModelConfig(kind="language_model", embed_dim=8, hidden_size=8)
+    model = build_model(cfg, Dims(input_dim=12, output_size=12, output="sigmoid")).eval()
     first = (torch.rand(2, 12) < 0.3).float()
     out, logp = sample(model, None, first, 5, None, temperature=0.0, output="sigmoid")
     assert out.shape == (2, 5, 12)

@@ -1,5 +1,6 @@
-"""The music commands on real files: generate (MIDI that reads back, reproducible), evaluate per
-split, inspect, the data preparation script, and bad input as one-line errors."""
+"""The music commands on real files: generate (MIDI that reads back, reproducible, the checkpoint's
+[search] defaults), evaluate per split, the data preparation script, and bad input as one-line
+errors (the text task's commands: test_text_cli.py)."""
 
 from __future__ import annotations
 
@@ -14,41 +15,20 @@ import pytest
 
 from seq2seq.cli import main
 from seq2seq.inference import load_model
-from seq2seq.music.corpus import chord_corpus, short_text
+from seq2seq.music.corpus import chord_corpus
 from seq2seq.music.generate import continue_roll
 from seq2seq.music.midi import midi_to_roll, roll_to_midi
 from seq2seq.music.rolls import read_rolls, roll_to_notes
+from seq2seq.text.corpus import short_text
+from tests.helpers import one_error_line, train_cli, with_search
 
 REPO = Path(__file__).resolve().parents[1]
-RECIPES = REPO / "recipes" / "music"
-
-
-def train(recipe: str, out: Path, *overrides: str) -> Path:
-    args = ["train", str(RECIPES / recipe), "--out", str(out), "--device", "cpu", "--set", "train.progress=false"]
-    for o in overrides:
-        args += ["--set", o]
-    assert main(args) == 0
-    return out / "best.pt"
 
 
 @pytest.fixture(scope="module")
 def roll_model(tmp_path_factory) -> Path:
     out = tmp_path_factory.mktemp("chords")
-    return train("demo.toml", out / "run", "data.corpus_pieces=100", "train.epochs=4", "data.grid=eighth")
-
-
-@pytest.fixture(scope="module")
-def text_model(tmp_path_factory) -> Path:
-    out = tmp_path_factory.mktemp("text")
-    return train("text.toml", out / "run", "data.corpus_sentences=600", "train.epochs=2")
-
-
-def one_error_line(capsys, *parts: str) -> str:
-    err = capsys.readouterr().err.strip().splitlines()
-    assert len(err) == 1 and err[0].startswith("seq2seq: error: "), err
-    for part in parts:
-        assert part in err[0]
-    return err[0]
+    return train_cli("music/demo", out / "run", "data.corpus_pieces=100", "train.epochs=4", "data.grid=eighth")
 
 
 def test_generated_midi_reads_back_to_the_same_roll(tmp_path, roll_model, capsys):
@@ -87,28 +67,54 @@ def test_generate_from_the_stored_primer_with_top_k(tmp_path, roll_model, capsys
     assert (tmp_path / "song.png").exists()
 
 
-def test_generate_bad_input(tmp_path, roll_model, text_model, capsys):
+def generated(model: Path, out: Path, *flags: str, steps: int = 24) -> np.ndarray:
+    """The roll of ``seq2seq generate -m model --steps steps flags``, read back from its MIDI file."""
+    assert main(["generate", "-m", str(model), "--steps", str(steps), *flags, "-o", str(out), "--device", "cpu"]) == 0
+    return midi_to_roll(out, "eighth")[0]
+
+
+def test_generate_defaults_come_from_the_checkpoint_search_section(tmp_path, roll_model, capsys):
+    """search.temperature and search.top_k of the checkpoint are generate's defaults; a flag wins."""
+    loaded = load_model(roll_model, "cpu")
+    primer = loaded.task.primer_roll()
+    greedy = with_search(roll_model, tmp_path / "greedy.pt", temperature=0.0)
+    first = generated(greedy, tmp_path / "g1.mid", "--seed", "1")
+    assert np.array_equal(first, generated(greedy, tmp_path / "g2.mid", "--seed", "2"))  # the seed plays no part
+    expected = np.concatenate([primer, continue_roll(loaded.model, primer, 24, 0.0, 0)])
+    sounding = np.flatnonzero(expected.any(axis=1))
+    assert np.array_equal(first, expected[sounding[0] : sounding[-1] + 1])
+    hot = [generated(greedy, tmp_path / f"t{s}.mid", "--seed", s, "--temperature", "1.5") for s in "12"]
+    assert not np.array_equal(*hot)  # --temperature overrides the stored 0
+
+    top2 = with_search(roll_model, tmp_path / "top2.pt", top_k=2)
+    assert generated(top2, tmp_path / "k2.mid", "--seed", "1")[len(primer) :].sum(axis=1).max() <= 2
+    assert generated(top2, tmp_path / "k0.mid", "--seed", "1", "--top-k", "0")[len(primer) :].sum(axis=1).max() > 2
+
+
+def test_top_k_bounds_the_keys_also_at_temperature_0(tmp_path, roll_model):
+    """--top-k promises at most k keys per frame, the likeliest; unbounded the trained model sounds 5."""
+    roll = generated(roll_model, tmp_path / "g.mid", "--temperature", "0", "--top-k", "2")
+    assert roll[16:].sum(axis=1).max() <= 2
+
+
+def test_generate_bad_input(tmp_path, roll_model, capsys, monkeypatch):
+    monkeypatch.chdir(tmp_path)  # where a default generated.mid would go
     (tmp_path / "broken.mid").write_bytes(b"MThd broken")
     assert main(["generate", "-m", str(roll_model), "--primer", str(tmp_path / "broken.mid"), "--device", "cpu"]) == 2
     one_error_line(capsys, "broken.mid: not a readable MIDI file")
     assert main(["generate", "-m", str(roll_model), "--primer", str(tmp_path / "nope.mid"), "--device", "cpu"]) == 2
     one_error_line(capsys, "nope.mid: no such MIDI file")
+    assert main(["generate", "-m", str(roll_model), "--steps", "0", "--device", "cpu"]) == 2
+    one_error_line(capsys, "--steps must be at least 1")
+    assert main(["generate", "-m", str(roll_model), "--temperature", "-1", "--device", "cpu"]) == 2
+    one_error_line(capsys, "--temperature: must be at least 0, got -1.0")
+    assert main(["generate", "-m", str(roll_model), "--top-k", "-2", "--device", "cpu"]) == 2
+    one_error_line(capsys, "--top-k: must be at least 0, got -2")
+    # --top-p is a text model's flag: a music checkpoint's generate does not take it
     assert main(["generate", "-m", str(roll_model), "--top-p", "0.9", "--device", "cpu"]) == 2
-    one_error_line(capsys, "--top-p applies to text models")
-    assert not list(tmp_path.glob("*.png")) and not (REPO / "generated.mid").exists()
-
-
-def test_generate_text(tmp_path, text_model, capsys):
-    args = ["generate", "-m", str(text_model), "--primer", '"The cat', "--steps", "60", "--seed", "3", "--top-p", "0.9",
-            "--temperature", "0.8", "-o", str(tmp_path / "a.txt"), "--device", "cpu"]  # fmt: skip
-    assert main(args) == 0
-    text = (tmp_path / "a.txt").read_text()
-    assert text.startswith('"The cat') and len(text) == len('"The cat') + 60
-    assert main([*args[:-3], str(tmp_path / "b.txt"), "--device", "cpu"]) == 0
-    assert (tmp_path / "b.txt").read_text() == text
-    capsys.readouterr()
-    assert main(["generate", "-m", str(text_model), "--primer", "The Zebra", "--steps", "5", "--device", "cpu"]) == 0
-    assert "--primer, line 1, column 5: 1 character(s) unseen in training: 'Z'" in capsys.readouterr().err
+    one_error_line(capsys, "generate for a 'music' checkpoint takes no --top-p; --top-p is for text checkpoints")
+    assert [p.name for p in tmp_path.iterdir()] == ["broken.mid"]  # no MIDI file, no picture
+    assert not (REPO / "generated.mid").exists()
 
 
 def test_evaluate_prints_nll_per_split(tmp_path, roll_model, capsys):
@@ -126,41 +132,30 @@ def test_evaluate_prints_nll_per_split(tmp_path, roll_model, capsys):
     assert f"({expected} predicted frames" in out[0]
 
 
-def test_evaluate_bad_input(tmp_path, roll_model, text_model, capsys):
+def test_evaluate_bad_input(tmp_path, roll_model, capsys):
     (tmp_path / "bad.pickle").write_bytes(pickle.dumps({"train": [[[1]]]}))
     assert main(["evaluate", "-m", str(roll_model), "--data", str(tmp_path / "bad.pickle"), "--device", "cpu"]) == 2
     one_error_line(capsys, "bad.pickle: expected a dict with keys train, valid, test")
     text = tmp_path / "new.txt"
-    text.write_text(short_text(100, seed=4) + "Zürich {}\n")
-    assert main(["evaluate", "-m", str(text_model), "--data", str(text), "--split", "test", "--device", "cpu"]) == 2
-    one_error_line(capsys, "new.txt (test split), line", "unseen in training", "'ü'")
+    text.write_text(short_text(100, seed=4))
     assert main(["evaluate", "-m", str(roll_model), "--data", str(text), "--device", "cpu"]) == 2
-    one_error_line(capsys, "new.txt: text data, but the checkpoint holds a roll model")
+    one_error_line(capsys, "new.txt: a text file; characters are the text task's")
+    assert main(["evaluate", "-m", str(roll_model), "--data", str(tmp_path / "gone.mat"), "--device", "cpu"]) == 2
+    one_error_line(capsys, "gone.mat: no such file")
+    empty = {"train": [], "valid": [], "test": [roll_to_notes(r) for r in chord_corpus(2, seed=1)[0]]}
+    (tmp_path / "empty.pickle").write_bytes(pickle.dumps(empty))
+    assert main(["evaluate", "-m", str(roll_model), "--data", str(tmp_path / "empty.pickle"), "--split", "valid",
+                 "--device", "cpu"]) == 2  # fmt: skip
+    one_error_line(capsys, "empty.pickle: the valid split has no pieces")
     assert main(["evaluate", "-m", str(roll_model), "--split", "dev", "--device", "cpu"]) == 2
     one_error_line(capsys, "--split dev: use one of train, valid, test")
 
 
-def test_inspect_writes_pictures_and_lists_units(tmp_path, text_model, roll_model, capsys):
+def test_inspect_refuses_a_piano_roll_model(tmp_path, roll_model, capsys):
     text = tmp_path / "in.txt"
     text.write_text(short_text(20, seed=8))
-    out = tmp_path / "units"
-    assert main(["inspect", "-m", str(text_model), "--text", str(text), "-o", str(out), "--device", "cpu"]) == 0
-    printed = capsys.readouterr().out
-    for prop in ("inside_quotes", "line_position", "inside_brackets"):
-        assert prop in printed
-    html = (out / "inspect.html").read_text()
-    assert html.count("<h3>") >= 1 and html.count("<span style='background:") >= len(text.read_text())
-    assert (out / "inspect.png").stat().st_size > 10_000
-    assert main(["inspect", "-m", str(text_model), "--text", str(text), "--units", "0,5", "--state", "f",
-                 "-o", str(out), "--device", "cpu"]) == 0  # fmt: skip
-    assert "layer 0 f unit 5" in (out / "inspect.html").read_text()
-    capsys.readouterr()
-    assert main(["inspect", "-m", str(text_model), "--text", str(text), "--units", "999", "--device", "cpu"]) == 2
-    one_error_line(capsys, "--units: [999] out of range")
-    assert main(["inspect", "-m", str(text_model), "--text", str(text), "--state", "z", "--device", "cpu"]) == 2
-    one_error_line(capsys, "no 'z' in layer", "states: c, f, g, h, i, o")
     assert main(["inspect", "-m", str(roll_model), "--text", str(text), "--device", "cpu"]) == 2
-    one_error_line(capsys, "a piano-roll model; inspect reads text")
+    one_error_line(capsys, "a 'music' checkpoint (language_model model); seq2seq inspect needs a 'text' checkpoint")
 
 
 def test_prepare_script_from_a_local_pickle(tmp_path, capsys):

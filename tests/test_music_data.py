@@ -1,4 +1,5 @@
-"""Music data: benchmark files in both forms, MIDI folders, text, and every bad input the issue lists."""
+"""Music data: benchmark files in both forms, MIDI folders, and every bad input the issue lists (the text
+task's data is tested in test_text_task.py)."""
 
 from __future__ import annotations
 
@@ -9,10 +10,9 @@ import pretty_midi
 import pytest
 import scipy.io
 
-from seq2seq.music.corpus import chord_corpus, short_text
+from seq2seq.music.corpus import chord_corpus
 from seq2seq.music.midi import midi_to_roll, read_midi_folder, roll_to_midi, split_files
 from seq2seq.music.rolls import MusicDataError, read_rolls, roll_to_notes, shifts_within_keys, transpose, write_mat
-from seq2seq.music.text import CharVocab, read_text, segments, split_text
 
 
 def write_midi(path, notes: list[tuple[int, float, float]], drums: bool = False) -> None:
@@ -195,36 +195,3 @@ def test_folder_without_enough_files(tmp_path, capsys):
     (tmp_path / "none").mkdir()
     with pytest.raises(MusicDataError, match="none: no .mid or .midi files"):
         read_midi_folder(tmp_path / "none", "eighth", 0.1, 0.1)
-
-
-# -- text --------------------------------------------------------------------------------------
-def test_text_vocab_and_segments():
-    vocab = CharVocab.build("abca")
-    assert vocab.chars == ["a", "b", "c"] and len(vocab) == 5
-    assert vocab.decode(vocab.encode("cab")) == "cab"
-    ids = list(range(10))
-    pieces = segments(ids, 4)
-    assert pieces == [[0, 1, 2, 3, 4], [4, 5, 6, 7, 8], [8, 9]]
-    assert sum(len(p) - 1 for p in pieces) == len(ids) - 1  # every id but the first is a target once
-
-
-def test_text_splits_at_line_breaks():
-    text = short_text(200, seed=1)
-    splits = split_text(text, 0.1, 0.1, "x")
-    assert "".join(splits.values()) == text
-    assert splits["valid"].startswith(tuple('ABCDEFGHIJKLMNOPQRSTUVWXYZ"\n'))
-    assert 0.05 < len(splits["test"]) / len(text) < 0.15
-
-
-def test_unseen_characters(capsys):
-    vocab = CharVocab.build("hello world\n")
-    with pytest.raises(MusicDataError, match=r"t.txt, line 2, column 3: 2 character\(s\) unseen in training: 'X' 'é'"):
-        vocab.check("hello\nheX wé", "t.txt", strict=True)
-    vocab.check("heX", "--primer", strict=False)
-    assert "--primer, line 1, column 3: 1 character(s) unseen in training: 'X'" in capsys.readouterr().err
-
-
-def test_text_that_is_not_utf8(tmp_path):
-    (tmp_path / "latin.txt").write_bytes("line one\ncaf\xe9\n".encode("latin-1"))
-    with pytest.raises(MusicDataError, match="latin.txt, line 2: not UTF-8"):
-        read_text(tmp_path / "latin.txt")

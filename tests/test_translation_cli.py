@@ -4,6 +4,7 @@ line order and count, the core's beam search, sacreBLEU's figures, and every bad
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import os
 import re
 import signal
@@ -17,16 +18,17 @@ import torch
 
 from seq2seq import checkpoint as ckpt_io
 from seq2seq.cli import main
-from seq2seq.config import load_config, to_dict
+from seq2seq.config import SearchConfig, to_dict
 from seq2seq.inference import load_model
+from seq2seq.registry import load_config
 from seq2seq.search import beam_search, max_lengths
 from seq2seq.translation import translate as translate_module
 from seq2seq.translation.cli import at_upper_edge
 from seq2seq.translation.text import read_lines, write_lines
-from seq2seq.translation.translator import Options, Translator, length_groups, split_long
+from seq2seq.translation.translator import Translator, length_groups, split_long
 from tests.conftest import REPO
 
-DEMO = REPO / "recipes" / "translation" / "demo.toml"
+DEMO = "translation/demo"
 
 
 @pytest.fixture(scope="module")
@@ -44,7 +46,7 @@ def run(tmp_path_factory):
          "data.generated_valid=16", "data.generated_test=16", "data.vocab_size=150", "train.max_steps=30",
          "train.eval_every=10", "train.scheduler=constant", "search.beam_size=3", "model.hidden_size=96"],
     )  # fmt: skip
-    Trainer(cfg).fit()
+    Trainer.from_config(cfg).fit()
     torch.set_num_threads(threads)
     return folder
 
@@ -83,8 +85,8 @@ def test_translate_keeps_line_count_and_order_with_empty_lines(run, loaded, tmp_
     for line, hyp in zip(SENTENCES * 3, out, strict=True):
         assert (hyp == "") == (line.strip() == "")
     # Each line alone (no batching, no window, no sorting) gives the same translation.
-    translator = Translator(loaded.model, loaded.task.subwords, loaded.task.max_src_len)
-    alone = [translator.best([s], loaded.task.options())[0] for s in SENTENCES]
+    translator = loaded.task.translator(loaded.model)
+    alone = [translator.best([s], loaded.cfg.search)[0] for s in SENTENCES]
     assert out == alone * 3
 
 
@@ -100,9 +102,9 @@ def test_translate_stdin_to_stdout(run, tmp_path, capsys, monkeypatch):
 
 def test_batched_search_equals_the_core_beam_search_per_sentence(loaded):
     model, sw = loaded.model, loaded.task.subwords
-    opts = Options(beam=4, alpha=0.6, nbest=3, max_len_ratio=2.0, max_len_offset=5, batch_tokens=50)
+    search = SearchConfig(beam_size=4, length_penalty=0.6, nbest=3, max_len_ratio=2.0, max_len_offset=5)
     lines = [s for s in SENTENCES if s.strip()]
-    ours = Translator(model, sw, loaded.task.max_src_len).translate(lines, opts)
+    ours = Translator(model, sw, loaded.task.max_src_len, batch_tokens=50).translate(lines, search)
     for line, hyps in zip(lines, ours, strict=True):
         ids = sw.encode_src([line])[0]
         src, lengths = torch.tensor([ids]), torch.tensor([len(ids)])
@@ -139,12 +141,12 @@ def test_bf16_translation_keeps_lines_and_the_recipe_sets_the_default(run, loade
     assert [bool(x.strip()) for x in outs["bf16"]] == [bool(x.strip()) for x in SENTENCES]
     same = sum(a == b for a, b in zip(outs["off"], outs["bf16"], strict=True))
     assert same >= len(SENTENCES) - 2  # bf16 rounding may flip a close call, not the whole output
-    from seq2seq.translation.cli import options
+    from seq2seq.translation.cli import translator_of
 
     args = argparse.Namespace(beam=None, length_penalty=None, batch_tokens=2000, amp=None)
-    assert options(loaded, args).amp == loaded.cfg.train.amp
+    assert translator_of(loaded, args).amp == loaded.cfg.train.amp
     args.amp = "bf16"
-    assert options(loaded, args).amp == "bf16"
+    assert translator_of(loaded, args).amp == "bf16"
 
 
 def test_length_groups_sort_and_cap():
@@ -241,13 +243,17 @@ def test_bad_inputs_give_one_line_errors(run, tmp_path, capsys):
 
 
 def test_a_checkpoint_that_is_not_a_translation_model(run, tmp_path, capsys):
-    toy = load_config(REPO / "recipes" / "toy" / "reverse.toml")
+    toy = load_config("toy/reverse")
     ckpt_io.save(tmp_path / "toy.pt", {"task": "toy", "kind": "encoder_decoder", "config": to_dict(toy),
                                        "model": {}, "task_state": {}})  # fmt: skip
     rc, _, err = translate(["-m", str(tmp_path / "toy.pt")], capsys)
     assert rc == 2 and "toy.pt: a 'toy' checkpoint (encoder_decoder model); translate needs a 'translation'" in err
-    rc = main(["evaluate", "-m", str(tmp_path / "toy.pt"), "--src", "x", "--ref", "y"])
-    assert rc == 2 and "evaluate --src needs a 'translation' checkpoint" in capsys.readouterr().err
+    assert main(["evaluate", "-m", str(tmp_path / "toy.pt"), "--src", "x", "--ref", "y"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err == (
+        "seq2seq: error: evaluate for a 'toy' checkpoint takes no --src --ref; --src is for translation "
+        "checkpoints (its options: seq2seq evaluate -m CKPT --help)"
+    )
 
 
 def test_a_checkpoint_with_a_missing_or_mismatched_subword_model(run, tmp_path, capsys):
@@ -305,13 +311,12 @@ def test_evaluate_src_translates_then_scores(run, loaded, tmp_path, capsys):
     assert main(["evaluate", "-m", str(run / "best.pt"), "--src", str(tmp_path / "t.en"), "--ref",
                  str(tmp_path / "t.de"), "--beam", "2"]) == 0  # fmt: skip
     out = capsys.readouterr().out
-    hyps = Translator(loaded.model, loaded.task.subwords, loaded.task.max_src_len).best(
-        src, Options(beam=2, alpha=loaded.cfg.search.length_penalty, max_len_ratio=loaded.cfg.search.max_len_ratio,
-                     max_len_offset=loaded.cfg.search.max_len_offset)
-    )  # fmt: skip
+    hyps = loaded.task.translator(loaded.model).best(src, dataclasses.replace(loaded.cfg.search, beam_size=2))
     assert f"BLEU = {sacrebleu.corpus_bleu(hyps, [ref]).score:.2f}" in out
-    assert main(["evaluate", "--src", str(tmp_path / "t.en")]) == 2
-    assert "--ref is needed" in capsys.readouterr().err
+    assert main(["evaluate", "-m", str(run / "best.pt"), "--src", str(tmp_path / "t.en")]) == 2
+    assert "give --src and --ref together" in capsys.readouterr().err
+    assert main(["evaluate", "--src", str(tmp_path / "t.en")]) == 2  # no checkpoint, no files to score
+    assert "evaluate: give a checkpoint with -m" in capsys.readouterr().err
 
 
 def test_average_the_last_checkpoints_then_select_on_validation(run, loaded, tmp_path, capsys):
@@ -363,7 +368,7 @@ def test_stream_reads_lazily_in_windows(loaded):
     def write(text: str) -> None:
         written.append((len(read), text))
 
-    count, kept = translate_module.translate_stream(translator, lines(), write, Options(beam=1), window=4)
+    count, kept = translate_module.translate_stream(translator, lines(), write, SearchConfig(beam_size=1), window=4)
     assert count == 10 and kept is not None and kept[0] == "I see a dog."
     assert [r for r, _ in written] == [4] * 4 + [8] * 4 + [10] * 2
 
@@ -372,7 +377,12 @@ def test_progress_bar_counts_lines(loaded, tmp_path, capsys):
     translator = Translator(loaded.model, loaded.task.subwords, loaded.task.max_src_len)
     write_lines(tmp_path / "in.en.gz", SENTENCES)
     count = translate_module.run(
-        translator, Options(beam=1), str(tmp_path / "in.en.gz"), str(tmp_path / "out.de"), window=3, progress=True
+        translator,
+        SearchConfig(beam_size=1),
+        str(tmp_path / "in.en.gz"),
+        str(tmp_path / "out.de"),
+        window=3,
+        progress=True,
     )
     err = capsys.readouterr().err
     assert count == len(SENTENCES) and f"{len(SENTENCES)}/{len(SENTENCES)}" in err and "line" in err
@@ -383,10 +393,7 @@ def test_evaluate_a_split_of_the_recipe(run, loaded, capsys):
     assert main(["evaluate", "-m", str(run / "best.pt"), "--split", "test", "--beam", "1"]) == 0
     out = capsys.readouterr().out
     src, ref = loaded.task.split_text("test")
-    hyps = Translator(loaded.model, loaded.task.subwords, loaded.task.max_src_len).best(
-        src, Options(beam=1, alpha=loaded.cfg.search.length_penalty, max_len_ratio=loaded.cfg.search.max_len_ratio,
-                     max_len_offset=loaded.cfg.search.max_len_offset)
-    )  # fmt: skip
+    hyps = loaded.task.translator(loaded.model).best(src, dataclasses.replace(loaded.cfg.search, beam_size=1))
     assert f"BLEU = {sacrebleu.corpus_bleu(hyps, [ref]).score:.2f}" in out
     assert main(["evaluate", "-m", str(run / "best.pt"), "--split", "holdout"]) == 2
-    assert "--split holdout: use train, valid or test" in capsys.readouterr().err
+    assert "split 'holdout': use train, valid or test" in capsys.readouterr().err

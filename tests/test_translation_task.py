@@ -2,19 +2,19 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 
 import pytest
 import torch
 
 from seq2seq.checkpoint import CheckpointError
-from seq2seq.config import ConfigError, load_config
-from seq2seq.task import task_class
+from seq2seq.config import ConfigError
+from seq2seq.registry import load_config, task_class
 from seq2seq.translation.task import TranslationTask, filter_pairs
 from seq2seq.translation.text import TextError, write_lines
-from tests.conftest import REPO
 
-DEMO = REPO / "recipes" / "translation" / "demo.toml"
+DEMO = "translation/demo"
 
 
 def small_cfg(tmp_path, *overrides: str):
@@ -61,11 +61,11 @@ def test_overlong_pairs_are_dropped_and_reported(tmp_path, capsys):
         "data.max_ratio=3",
     )
     task = TranslationTask(cfg)
-    task.prepare()
+    dims = task.prepare()
     assert len(task.dataset()) == 30
     err = capsys.readouterr().err
     assert "30 of 33 training pairs kept, 3 dropped (1 empty, 1 too long, 1 length ratio" in err
-    assert cfg.model.input_vocab == cfg.model.output_size == task.subwords.src_size
+    assert dims.input_vocab == dims.output_size == task.subwords.src_size
 
 
 def test_batches_are_length_bucketed_token_capped_and_deterministic(tmp_path):
@@ -89,14 +89,15 @@ def test_batches_are_length_bucketed_token_capped_and_deterministic(tmp_path):
 
 
 def test_bad_data_settings(tmp_path):
-    with pytest.raises(ConfigError, match="data.corpus 'web'"):
-        TranslationTask(small_cfg(tmp_path, "data.corpus=web")).prepare()
+    """Settings are refused when the recipe is loaded, before any data is read or SentencePiece runs."""
+    with pytest.raises(ConfigError, match="data.corpus: 'web' is not one of files, numbers"):
+        small_cfg(tmp_path, "data.corpus=web")
     with pytest.raises(ConfigError, match="data.train_src and data.train_tgt"):
-        TranslationTask(small_cfg(tmp_path, "data.corpus=files")).prepare()
-    with pytest.raises(ConfigError, match="model.kind = 'encoder_decoder'"):
-        TranslationTask(small_cfg(tmp_path, "model.kind=tagger")).prepare()
+        small_cfg(tmp_path, "data.corpus=files")
+    with pytest.raises(ConfigError, match="the translation task trains encoder_decoder models, not 'tagger'"):
+        small_cfg(tmp_path, "model.kind=tagger")
     with pytest.raises(ConfigError, match="share_embeddings needs data.subwords = 'joint'"):
-        TranslationTask(small_cfg(tmp_path, "data.subwords=separate")).prepare()
+        small_cfg(tmp_path, "data.subwords=separate")
     with pytest.raises(ConfigError, match="all 400 training pairs were dropped"):
         TranslationTask(small_cfg(tmp_path, "data.max_len=2")).prepare()
     write_lines(tmp_path / "a.en", ["x"] * 3)
@@ -108,6 +109,8 @@ def test_bad_data_settings(tmp_path):
                 "data.corpus=files",
                 f"data.train_src={tmp_path / 'a.en'}",
                 f"data.train_tgt={tmp_path / 'a.de'}",
+                f"data.valid_src={tmp_path / 'a.en'}",
+                f"data.valid_tgt={tmp_path / 'a.de'}",
             )  # fmt: skip
         ).prepare()
 
@@ -159,26 +162,29 @@ def test_subword_sampling_with_bpe_is_bpe_dropout(tmp_path):
 
 
 def test_bad_subword_sampling_settings(tmp_path):
-    with pytest.raises(ConfigError, match="data.subword_alpha -0.1"):
-        TranslationTask(small_cfg(tmp_path, "data.subword_alpha=-0.1")).prepare()
-    with pytest.raises(ConfigError, match="data.subword_alpha 1.0: .* in \\[0, 1\\) for bpe"):
-        TranslationTask(small_cfg(tmp_path, "data.subword_type=bpe", "data.subword_alpha=1.0")).prepare()
+    with pytest.raises(ConfigError, match="data.subword_alpha: must be at least 0, got -0.1"):
+        small_cfg(tmp_path, "data.subword_alpha=-0.1")
+    with pytest.raises(ConfigError, match="data.subword_alpha 1.0: a BPE-dropout rate is below 1"):
+        small_cfg(tmp_path, "data.subword_type=bpe", "data.subword_alpha=1.0")
     with pytest.raises(ConfigError, match="data.subword_nbest 1: sampling needs -1"):
-        TranslationTask(small_cfg(tmp_path, "data.subword_alpha=0.1", "data.subword_nbest=1")).prepare()
+        small_cfg(tmp_path, "data.subword_alpha=0.1", "data.subword_nbest=1")
 
 
 def test_state_restores_subwords_and_refuses_a_mismatch(tmp_path):
     cfg = small_cfg(tmp_path)
     task = TranslationTask(cfg)
-    task.prepare()
+    dims = task.prepare()
     state = task.state()
     restored = TranslationTask(cfg)
-    restored.load_state(state)
+    restored.restore(state, dims)
     assert restored.subwords.encode_src(["I see a dog."]) == task.subwords.encode_src(["I see a dog."])
     assert restored.max_src_len == task.max_src_len > 0
-    cfg.model.output_size += 1
     with pytest.raises(CheckpointError, match="do not belong together"):
-        TranslationTask(cfg).load_state(state)
+        TranslationTask(cfg).restore(state, dataclasses.replace(dims, output_size=dims.output_size + 1))
+    # a resumed run keeps the checkpoint's subword model instead of training another
+    resumed = TranslationTask(small_cfg(tmp_path, "data.vocab_size=60"))
+    assert resumed.prepare(restored=state) == dims
+    assert resumed.subwords.state() == task.subwords.state()
 
 
 @pytest.mark.slow
@@ -192,7 +198,7 @@ def test_demo_corpus_learns_to_bleu_above_80(tmp_path):
         [f"train.out_dir={tmp_path / 'run'}", "train.device=cpu", "train.progress=false",
          "data.generated_train=5000", "train.epochs=3"],
     )  # fmt: skip
-    summary = Trainer(cfg).fit()
+    summary = Trainer.from_config(cfg).fit()
     scores = json.loads((tmp_path / "run" / "test_scores.json").read_text())
     assert summary["best"] > 80, summary
     assert scores["bleu"] > 80, scores  # the generated test split, never seen in training

@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from seq2seq.config import load_config
+from seq2seq.registry import load_config
 from seq2seq.video.layout import read_bundle, read_frame_labels, read_mapping
 from seq2seq.video.task import VideoTask
 
@@ -39,9 +39,9 @@ def test_prepare_gtea_release_into_the_layout(shared_data, tmp_path):
     names = read_mapping(out / "mapping.txt")
     assert labels == [names[c] for c in np.ravel(mat["Y"][0][0])]
 
-    cfg = load_config(REPO / "recipes" / "video" / "gtea.toml", [f"data.root={out}", "data.split=2"])
+    cfg = load_config("video/gtea", [f"data.root={out}", "data.split=2"])
     task = VideoTask(cfg)
-    task.prepare()
+    dims = task.prepare()
     assert len(task.train_videos) == 14 and len(task.valid_videos) == 7
-    assert cfg.model.input_dim == 11 and cfg.model.output_size == 11
+    assert dims.input_dim == 11 and dims.output_size == 11
     assert {v.name for v in task.valid_videos} == set(tests[1])

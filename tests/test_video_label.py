@@ -15,8 +15,8 @@ import pytest
 import torch
 
 from seq2seq.cli import main
-from seq2seq.config import load_config
 from seq2seq.inference import load_model
+from seq2seq.registry import load_config
 from seq2seq.train import Trainer
 from seq2seq.video.features import Extraction, Extractor, extract
 from seq2seq.video.label import Labeller
@@ -34,11 +34,11 @@ def train_small(clips: list, root: Path, causal: bool) -> Path:
         (data / "splits" / "valid.bundle").write_text((data / "splits" / "train.bundle").read_text())
     run = root / ("causal" if causal else "offline")
     cfg = load_config(
-        REPO / "recipes" / "video" / "demo.toml",
+        "video/demo",
         [f"data.root={data}", f"train.out_dir={run}", "train.device=cpu", "train.progress=false", "train.epochs=2",
          "model.hidden_size=16", "model.embed_dim=16", f"model.bidirectional={not causal}"],
     )  # fmt: skip
-    Trainer(cfg).fit()
+    Trainer.from_config(cfg).fit()
     return run / "best.pt"
 
 

@@ -10,7 +10,7 @@ import pytest
 import torch
 
 from seq2seq.cli import main
-from seq2seq.config import load_config
+from seq2seq.registry import load_config
 from seq2seq.video.layout import LayoutError, read_mapping, write_mapping
 from seq2seq.video.task import VideoTask, smoothing_loss
 
@@ -45,7 +45,7 @@ def make_layout(root: Path, videos: int = 24, seed: int = 0, dim: int = 6) -> Pa
 
 def config(root: Path, out: Path, *overrides: str):
     return load_config(
-        REPO / "recipes" / "video" / "demo.toml",
+        "video/demo",
         [f"data.root={root}", f"train.out_dir={out}", "train.device=cpu", "train.progress=false", *overrides],
     )
 
@@ -110,7 +110,7 @@ def test_tagger_learns_segments_beyond_frame_noise_and_evaluate_prints_them(tmp_
     fixed = ["train.epochs=40", "train.batch_size=4", "train.scheduler=constant", "train.metric=f1@50"]
     fixed += ["model.hidden_size=32", "model.embed_dim=16", "model.dropout=0.1", "model.embed_dropout=0"]
     cfg = config(root, tmp_path / "run", "data.feature_noise=0", *fixed)
-    summary = Trainer(cfg).fit()
+    summary = Trainer.from_config(cfg).fit()
     best = json.loads((tmp_path / "run" / "valid_scores.json").read_text())["overall"]
     assert summary["best"] >= 85 and best["accuracy"] >= 90 and best["edit"] >= 80
     # a frame-wise argmax of the features themselves is far noisier
@@ -142,11 +142,15 @@ def test_causal_tagger_trains_in_tbptt_chunks_and_bidirectional_refuses(tmp_path
 
     root = make_layout(tmp_path / "data", videos=8)
     cfg = config(root, tmp_path / "run", "model.bidirectional=false", "train.tbptt=10", "train.epochs=1")
-    assert Trainer(cfg).fit()["steps"] > 0
-    cfg = config(root, tmp_path / "run2", "train.tbptt=10", "train.epochs=1")
+    trainer = Trainer.from_config(cfg)
+    task = trainer.task
+    # one optimizer step per 10-frame chunk of each batch's longest video
+    chunks = sum(-(-max(task.items[i][2] - task.items[i][1] for i in b) // 10) for b in task.train_batches(0))
+    assert chunks > len(task.train_batches(0))
+    assert trainer.fit()["steps"] == chunks
     with pytest.raises(ConfigError, match="causal tagger"):
-        Trainer(cfg).fit()
+        config(root, tmp_path / "run2", "train.tbptt=10", "train.epochs=1")
     cfg = config(root, tmp_path / "run3", "data.chunk=12", "data.class_weights=balanced", "train.epochs=1")
-    trainer = Trainer(cfg)
+    trainer = Trainer.from_config(cfg)
     assert all(end - start <= 12 for _, start, end in trainer.task.items)
     assert trainer.task.weights is not None and trainer.task.weights[0] < trainer.task.weights[1]

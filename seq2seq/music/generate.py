@@ -1,30 +1,16 @@
-"""Continuing a primer with a trained model: the core sampler (``seq2seq.search.sample``) after
-running the model over the primer to set its state."""
+"""Continuing a piano-roll primer with a trained model: the core sampler (``seq2seq.search.sample``)
+after running the model over the primer to set its state."""
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import torch
-from torch import Tensor, nn
+from torch import nn
 
 from seq2seq.music.rolls import MusicDataError
-from seq2seq.music.text import UNK, CharVocab
-from seq2seq.search import sample
-
-
-def _primed(model: nn.Module, inputs: Tensor) -> tuple[object, Tensor]:
-    """State after all but the last primer step, and the last step (the sampler's first input).
-    inputs: (1, time) ids or (1, time, keys) frames."""
-    state = None
-    if inputs.size(1) > 1:
-        _, state = model(inputs[:, :-1], None, None)
-    return state, inputs[:, -1]
-
-
-def _generator(device: torch.device, seed: int | None) -> torch.Generator | None:
-    if seed is None:
-        return None
-    return torch.Generator(device=device).manual_seed(seed)
+from seq2seq.search import prime, sample, seeded
 
 
 @torch.no_grad()
@@ -42,31 +28,25 @@ def continue_roll(
         raise MusicDataError("the primer has no frames")
     device = next(model.parameters()).device
     frames = torch.from_numpy(np.asarray(primer, dtype=np.float32))[None].to(device)
-    state, first = _primed(model, frames)
-    out, _ = sample(
-        model, state, first, steps, None, temperature, top_k, 1.0, _generator(device, seed), output="sigmoid"
-    )
+    state, first = prime(model, frames)
+    out, _ = sample(model, state, first, steps, None, temperature, top_k, 1.0, seeded(device, seed), output="sigmoid")
     return out[0].cpu().numpy().astype(np.uint8)
 
 
-@torch.no_grad()
-def continue_text(
-    model: nn.Module,
-    vocab: CharVocab,
-    primer: str,
-    steps: int,
-    temperature: float = 1.0,
-    top_k: int = 0,
-    top_p: float = 1.0,
-    seed: int | None = None,
-) -> str:
-    """Sample ``steps`` characters after ``primer``; returns the continuation."""
-    if not primer:
-        raise MusicDataError("the primer is empty; give at least one character")
-    device = next(model.parameters()).device
-    ids = torch.tensor([vocab.encode(primer)], device=device)
-    state, first = _primed(model, ids)
-    out, _ = sample(
-        model, state, first, steps, None, temperature, top_k, top_p, _generator(device, seed), blocked=(UNK,)
-    )
-    return vocab.decode(out[0].tolist())
+def write_continuation(
+    loaded, out: Path, steps: int, temperature: float, top_k: int, seed: int | None = None,
+    primer: np.ndarray | None = None, bpm: float = 120.0,
+) -> tuple[Path, Path, int]:  # fmt: skip
+    """Continue ``primer`` (default: the checkpoint's) by ``steps`` frames; write primer and
+    continuation as MIDI on the checkpoint's grid and as a piano-roll PNG beside it. Returns the
+    two paths and the primer's frames."""
+    from seq2seq.music.midi import roll_to_midi
+    from seq2seq.music.plots import piano_roll_png
+
+    primer = loaded.task.primer_roll() if primer is None else primer
+    continuation = continue_roll(loaded.model, primer, steps, temperature, top_k, seed)
+    roll = np.concatenate([primer, continuation])
+    grid = loaded.cfg.data.grid
+    roll_to_midi(roll, out, grid, bpm)
+    png = piano_roll_png(roll, out.with_suffix(".png"), len(primer), f"{out.name}: primer + {steps} frames")
+    return out, png, len(primer)

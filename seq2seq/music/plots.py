@@ -10,21 +10,14 @@ matplotlib.use("Agg")  # no display on servers and CI
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
-from seq2seq.checkpoint import atomic_write  # noqa: E402
 from seq2seq.music.rolls import LOWEST  # noqa: E402
+from seq2seq.plots import save_figure  # noqa: E402
 
 NAMES = ("C", "C#", "D", "D#", "E", "F", "F#", "G", "G#", "A", "A#", "B")
 
 
 def note_name(midi: int) -> str:
     return f"{NAMES[midi % 12]}{midi // 12 - 1}"
-
-
-def save_figure(fig, path: str | Path, dpi: int = 110) -> Path:
-    """Save a figure as PNG atomically and close it."""
-    atomic_write(path, lambda f: fig.savefig(f, format="png", dpi=dpi))
-    plt.close(fig)
-    return Path(path)
 
 
 def piano_roll_png(roll: np.ndarray, path: str | Path, primer_frames: int = 0, title: str = "") -> Path:

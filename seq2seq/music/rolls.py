@@ -21,6 +21,7 @@ from pathlib import Path
 import numpy as np
 
 from seq2seq.checkpoint import atomic_write
+from seq2seq.errors import DataError
 
 KEYS = 88
 LOWEST = 21  # MIDI note of key 0 (A0)
@@ -31,7 +32,7 @@ MAT_KEYS = {"train": "traindata", "valid": "validdata", "test": "testdata"}
 Splits = dict[str, list[np.ndarray]]
 
 
-class MusicDataError(ValueError):
+class MusicDataError(DataError):
     """Data that cannot be used: the message names the file (and piece / frame) and what to do."""
 
 

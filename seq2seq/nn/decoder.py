@@ -59,6 +59,7 @@ class DecoderState:
 class Decoder(nn.Module):
     def __init__(
         self,
+        *,
         cell: str,
         vocab: int,
         embed_dim: int,
@@ -69,10 +70,10 @@ class Decoder(nn.Module):
         input_feeding: bool,
         dropout: float,
         embed_dropout: float,
+        word_dropout: float,
         tie_embeddings: bool,
-        pad_id: int = 0,
+        pad_id: int,
         reference: bool = False,
-        word_dropout: float = 0.0,
     ) -> None:
         super().__init__()
         self.attention = None if attention == "none" else Attention(attention, hidden_size, memory_size)
@@ -82,7 +83,9 @@ class Decoder(nn.Module):
         self.embed_dropout = nn.Dropout(embed_dropout)
         self.word_dropout = WordDropout(word_dropout)  # on the teacher-forced target inputs
         rnn_in = embed_dim + (hidden_size if self.input_feeding else 0)
-        self.rnn = RecurrentStack(cell, rnn_in, hidden_size, layers, False, dropout, reference)
+        self.rnn = RecurrentStack(
+            cell, rnn_in, hidden_size, layers, bidirectional=False, dropout=dropout, reference=reference
+        )
         if self.attention is not None:
             self.combine = nn.Linear(memory_size + hidden_size, hidden_size, bias=False)
         self.dropout = nn.Dropout(dropout)

@@ -34,7 +34,7 @@ class InputLayer(nn.Module):
     projection; both (batch, time, embed_dim), with dropout (and word dropout for tokens)."""
 
     def __init__(
-        self, vocab: int, input_dim: int, embed_dim: int, dropout: float, pad_id: int = 0, word_dropout: float = 0.0
+        self, *, vocab: int, input_dim: int, embed_dim: int, dropout: float, word_dropout: float, pad_id: int
     ) -> None:
         super().__init__()
         if (vocab > 0) == (input_dim > 0):
@@ -59,6 +59,7 @@ class Encoder(nn.Module):
 
     def __init__(
         self,
+        *,
         cell: str,
         vocab: int,
         input_dim: int,
@@ -68,13 +69,18 @@ class Encoder(nn.Module):
         bidirectional: bool,
         dropout: float,
         embed_dropout: float,
-        pad_id: int = 0,
+        word_dropout: float,
+        pad_id: int,
         reference: bool = False,
-        word_dropout: float = 0.0,
     ) -> None:
         super().__init__()
-        self.inputs = InputLayer(vocab, input_dim, embed_dim, embed_dropout, pad_id, word_dropout)
-        self.rnn = RecurrentStack(cell, embed_dim, hidden_size, layers, bidirectional, dropout, reference)
+        self.inputs = InputLayer(
+            vocab=vocab, input_dim=input_dim, embed_dim=embed_dim, dropout=embed_dropout, word_dropout=word_dropout,
+            pad_id=pad_id,
+        )  # fmt: skip
+        self.rnn = RecurrentStack(
+            cell, embed_dim, hidden_size, layers, bidirectional=bidirectional, dropout=dropout, reference=reference
+        )
 
     @property
     def output_size(self) -> int:

@@ -1,4 +1,5 @@
-"""The three model kinds, all built from a ``ModelConfig`` by ``build_model`` (the one place).
+"""The three model kinds, all built from a ``ModelConfig`` and the data's ``Dims`` by
+``build_model`` (the one place).
 
 - ``EncoderDecoder``: sequence to sequence (translation), attention and input feeding.
 - ``Tagger``: one label per input step (video frames); bidirectional offline, or causal
@@ -9,15 +10,54 @@
 
 from __future__ import annotations
 
+from dataclasses import asdict, dataclass
+from typing import Any, Literal
+
 import torch
 from torch import Tensor, nn
 
 from seq2seq.config import ConfigError, ModelConfig
 from seq2seq.nn.decoder import Decoder, DecoderState
 from seq2seq.nn.encoder import Encoder, InputLayer
-from seq2seq.nn.rnn import CELLS, RecurrentStack, State
+from seq2seq.nn.rnn import RecurrentStack, State
 
 KINDS = ("encoder_decoder", "tagger", "language_model")
+
+# The [model] keys each kind reads; a recipe that sets another one is refused at load.
+_COMMON = {"kind", "cell", "embed_dim", "hidden_size", "layers", "dropout", "embed_dropout", "word_dropout"}
+READS: dict[str, frozenset[str]] = {
+    "encoder_decoder": frozenset(_COMMON | {"decoder_layers", "bidirectional", "attention", "input_feeding", "bridge",
+                                            "tie_embeddings", "share_embeddings"}),
+    "tagger": frozenset(_COMMON | {"bidirectional"}),
+    "language_model": frozenset(_COMMON | {"tie_embeddings"}),
+}  # fmt: skip
+
+
+@dataclass(frozen=True)
+class Dims:
+    """What the data decides about a model: returned by ``Task.prepare()``, stored in checkpoints
+    (so inference rebuilds the model from the file alone), never written into the config.
+
+    Token inputs have ``input_vocab`` > 0, feature inputs ``input_dim`` > 0 (exactly one of them);
+    ``output_size`` counts classes, target vocabulary or keys; ``output`` is ``softmax`` over them
+    or independent ``sigmoid`` outputs (multi-hot frames such as piano-roll keys)."""
+
+    output_size: int
+    input_vocab: int = 0
+    input_dim: int = 0
+    output: Literal["softmax", "sigmoid"] = "softmax"
+    pad_id: int = 0
+    bos_id: int = 1
+    eos_id: int = 2
+
+    def __post_init__(self) -> None:
+        if (self.input_vocab > 0) == (self.input_dim > 0):
+            raise ValueError(f"Dims: give input_vocab or input_dim, not {self.input_vocab} and {self.input_dim}")
+        if self.output_size <= 0 or self.output not in ("softmax", "sigmoid"):
+            raise ValueError(f"Dims: bad output {self.output_size} / {self.output!r}")
+
+    def as_dict(self) -> dict[str, Any]:
+        return asdict(self)
 
 
 def length_mask(lengths: Tensor, steps: int, device: torch.device | None = None) -> Tensor:
@@ -32,20 +72,28 @@ class EncoderDecoder(nn.Module):
 
     kind = "encoder_decoder"
 
-    def __init__(self, cfg: ModelConfig, reference: bool = False) -> None:
+    def __init__(self, cfg: ModelConfig, dims: Dims, reference: bool = False) -> None:
         super().__init__()
         dec_layers = cfg.decoder_layers or cfg.layers
-        self.encoder = Encoder(
-            cfg.cell, cfg.input_vocab, cfg.input_dim, cfg.embed_dim, cfg.hidden_size, cfg.layers,
-            cfg.bidirectional, cfg.dropout, cfg.embed_dropout, cfg.pad_id, reference, cfg.word_dropout,
-        )  # fmt: skip
+        self.encoder = encoder(cfg, dims, reference)
         self.decoder = Decoder(
-            cfg.cell, cfg.output_size, cfg.embed_dim, cfg.hidden_size, dec_layers, self.encoder.output_size,
-            cfg.attention, cfg.input_feeding, cfg.dropout, cfg.embed_dropout, cfg.tie_embeddings,
-            cfg.pad_id, reference, cfg.word_dropout,
-        )  # fmt: skip
+            cell=cfg.cell,
+            vocab=dims.output_size,
+            embed_dim=cfg.embed_dim,
+            hidden_size=cfg.hidden_size,
+            layers=dec_layers,
+            memory_size=self.encoder.output_size,
+            attention=cfg.attention,
+            input_feeding=cfg.input_feeding,
+            dropout=cfg.dropout,
+            embed_dropout=cfg.embed_dropout,
+            word_dropout=cfg.word_dropout,
+            tie_embeddings=cfg.tie_embeddings,
+            pad_id=dims.pad_id,
+            reference=reference,
+        )
         if cfg.share_embeddings:
-            if cfg.input_vocab != cfg.output_size:
+            if dims.input_vocab != dims.output_size:
                 raise ConfigError("model.share_embeddings needs one joint vocabulary for source and target")
             self.encoder.inputs.embed.weight = self.decoder.embed.weight
         self.dec_layers = dec_layers
@@ -55,7 +103,7 @@ class EncoderDecoder(nn.Module):
         if cfg.bridge:
             n_states = 2 if cfg.cell == "lstm" else 1
             self.bridge = nn.ModuleList(nn.Linear(self.encoder.output_size, cfg.hidden_size) for _ in range(n_states))
-        self.bos_id, self.eos_id, self.pad_id = cfg.bos_id, cfg.eos_id, cfg.pad_id
+        self.bos_id, self.eos_id, self.pad_id = dims.bos_id, dims.eos_id, dims.pad_id
 
     def _bridge(self, final: State, batch: int) -> State:
         """Encoder final states (enc_layers * dirs, batch, H) -> decoder initial (dec_layers, batch, H)."""
@@ -95,14 +143,11 @@ class Tagger(nn.Module):
 
     kind = "tagger"
 
-    def __init__(self, cfg: ModelConfig, reference: bool = False) -> None:
+    def __init__(self, cfg: ModelConfig, dims: Dims, reference: bool = False) -> None:
         super().__init__()
-        self.encoder = Encoder(
-            cfg.cell, cfg.input_vocab, cfg.input_dim, cfg.embed_dim, cfg.hidden_size, cfg.layers,
-            cfg.bidirectional, cfg.dropout, cfg.embed_dropout, cfg.pad_id, reference, cfg.word_dropout,
-        )  # fmt: skip
+        self.encoder = encoder(cfg, dims, reference)
         self.dropout = nn.Dropout(cfg.dropout)
-        self.classifier = nn.Linear(self.encoder.output_size, cfg.output_size)
+        self.classifier = nn.Linear(self.encoder.output_size, dims.output_size)
         self.causal = not cfg.bidirectional
 
     def forward(self, x: Tensor, lengths: Tensor | None = None, state: State | None = None) -> tuple[Tensor, State]:
@@ -117,23 +162,31 @@ class LanguageModel(nn.Module):
 
     kind = "language_model"
 
-    def __init__(self, cfg: ModelConfig, reference: bool = False) -> None:
+    def __init__(self, cfg: ModelConfig, dims: Dims, reference: bool = False) -> None:
         super().__init__()
         self.inputs = InputLayer(
-            cfg.input_vocab, cfg.input_dim, cfg.embed_dim, cfg.embed_dropout, cfg.pad_id, cfg.word_dropout
+            vocab=dims.input_vocab,
+            input_dim=dims.input_dim,
+            embed_dim=cfg.embed_dim,
+            dropout=cfg.embed_dropout,
+            word_dropout=cfg.word_dropout,
+            pad_id=dims.pad_id,
         )
-        self.rnn = RecurrentStack(cfg.cell, cfg.embed_dim, cfg.hidden_size, cfg.layers, False, cfg.dropout, reference)
+        self.rnn = RecurrentStack(
+            cfg.cell, cfg.embed_dim, cfg.hidden_size, cfg.layers, bidirectional=False, dropout=cfg.dropout,
+            reference=reference,
+        )  # fmt: skip
         self.dropout = nn.Dropout(cfg.dropout)
-        self.output = cfg.output
+        self.output = dims.output
         tie = cfg.tie_embeddings
-        if tie and not (self.inputs.tokens and cfg.input_vocab == cfg.output_size):
+        if tie and not (self.inputs.tokens and dims.input_vocab == dims.output_size):
             raise ConfigError("model.tie_embeddings needs token inputs whose vocabulary is the output's")
         self.project = (
             nn.Linear(cfg.hidden_size, cfg.embed_dim, bias=False)
             if tie and cfg.hidden_size != cfg.embed_dim
             else nn.Identity()
         )
-        self.head = nn.Linear(cfg.embed_dim if tie else cfg.hidden_size, cfg.output_size)
+        self.head = nn.Linear(cfg.embed_dim if tie else cfg.hidden_size, dims.output_size)
         if tie:
             self.head.weight = self.inputs.embed.weight
 
@@ -148,23 +201,32 @@ class LanguageModel(nn.Module):
         return logits[:, 0], state
 
 
+def encoder(cfg: ModelConfig, dims: Dims, reference: bool = False) -> Encoder:
+    """The input layer and (bi)directional stack of an encoder-decoder or a tagger."""
+    return Encoder(
+        cell=cfg.cell,
+        vocab=dims.input_vocab,
+        input_dim=dims.input_dim,
+        embed_dim=cfg.embed_dim,
+        hidden_size=cfg.hidden_size,
+        layers=cfg.layers,
+        bidirectional=cfg.bidirectional,
+        dropout=cfg.dropout,
+        embed_dropout=cfg.embed_dropout,
+        word_dropout=cfg.word_dropout,
+        pad_id=dims.pad_id,
+        reference=reference,
+    )
+
+
 MODELS: dict[str, type[nn.Module]] = {m.kind: m for m in (EncoderDecoder, Tagger, LanguageModel)}
 
 
-def build_model(cfg: ModelConfig, reference: bool = False) -> nn.Module:
-    """The one place a model is built from a config. ``reference=True`` swaps the fused recurrent
-    kernels for the readable cells (same parameters; for inspection)."""
-    if cfg.kind not in MODELS:
-        raise ConfigError(f"unknown model.kind '{cfg.kind}'; use one of {', '.join(KINDS)}")
-    if cfg.cell not in CELLS:
-        raise ConfigError(f"unknown model.cell '{cfg.cell}'; use one of {', '.join(CELLS)}")
-    if cfg.output not in ("softmax", "sigmoid"):
-        raise ConfigError(f"unknown model.output '{cfg.output}'; use softmax or sigmoid")
-    if cfg.attention not in ("none", "dot", "general", "bahdanau"):
-        raise ConfigError(f"unknown model.attention '{cfg.attention}'; use none, dot, general or bahdanau")
-    if cfg.output_size <= 0:
-        raise ConfigError("model.output_size is not set: the task resolves it from the data")
+def build_model(cfg: ModelConfig, dims: Dims, reference: bool = False) -> nn.Module:
+    """The one place a model is built: the architecture from the config, the sizes from the data.
+    ``reference=True`` swaps the fused recurrent kernels for the readable cells (same parameters;
+    for inspection)."""
     try:
-        return MODELS[cfg.kind](cfg, reference)
+        return MODELS[cfg.kind](cfg, dims, reference)
     except ValueError as e:
         raise ConfigError(f"model: {e}") from None

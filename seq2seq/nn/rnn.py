@@ -71,6 +71,7 @@ class RecurrentStack(nn.Module):
         input_size: int,
         hidden_size: int,
         layers: int = 1,
+        *,
         bidirectional: bool = False,
         dropout: float = 0.0,
         reference: bool = False,

@@ -1,5 +1,6 @@
-"""Translation sub-commands: ``translate``, ``select``, and the ``evaluate`` hook
-(``--src X --ref Y`` translates then scores; ``--hyp H --ref Y`` scores a translation file)."""
+"""The translation task's commands: ``translate``, ``select``, and its ``evaluate`` handlers
+(``-m CKPT [--split S | --src X --ref Y]`` translates then scores; ``--hyp H --ref Y`` scores a
+translation file, no checkpoint needed)."""
 
 from __future__ import annotations
 
@@ -7,25 +8,26 @@ import argparse
 import json
 import sys
 
-from seq2seq.translation.subwords import SubwordError
-from seq2seq.translation.text import TextError
+from seq2seq.commands import Handler, add_device, search_options, warn
 from seq2seq.translation.translate import TranslateError
-
-USER_ERRORS = (TextError, SubwordError, TranslateError)
+from seq2seq.translation.translator import BATCH_TOKENS
 
 
 def add_search(p: argparse.ArgumentParser, length_penalty: bool = True) -> None:
-    p.add_argument("--beam", type=int, help="beam size (default: the recipe's search.beam_size)")
+    p.add_argument("--beam", type=int, help="beam size; 1 is greedy search (default: the checkpoint's "
+                   "search.beam_size)")  # fmt: skip
     if length_penalty:
-        p.add_argument("--length-penalty", type=float, help="GNMT alpha; 0: rank by log-probability (default: recipe)")
-    p.add_argument("--batch-tokens", type=int, default=2000, help="padded source subwords per batch")
+        p.add_argument("--length-penalty", type=float, help="GNMT alpha; 0: rank by log-probability (default: the "
+                       "checkpoint's search.length_penalty)")  # fmt: skip
+    p.add_argument("--batch-tokens", type=int, default=BATCH_TOKENS, help=f"padded source subwords per batch "
+                   f"(default {BATCH_TOKENS})")  # fmt: skip
     add_amp(p)
 
 
 def add_amp(p) -> None:
     p.add_argument(
         "--amp", choices=("auto", "bf16", "off"),
-        help="bf16 autocast: bf16 (also on the CPU), auto (on CUDA only) or off (default: the recipe's train.amp)",
+        help="bf16 autocast: bf16 (also on the CPU), auto (on CUDA only) or off (default: the checkpoint's train.amp)",
     )  # fmt: skip
 
 
@@ -35,41 +37,35 @@ def load(path: str, device: str, command: str):
     return load_model(path, device, task="translation", command=command)
 
 
-def options(loaded, args: argparse.Namespace, nbest: int = 1, alpha: float | None = None):
-    """Search options: the command line's where given, else the checkpoint's [search]."""
-    from seq2seq.translation.translator import Options
-
-    s = loaded.cfg.search
-    beam = args.beam if args.beam is not None else s.beam_size
+def options(loaded, args: argparse.Namespace, nbest: int | None = None, alpha: float | None = None):
+    """The search: the command line's flags where given, else the checkpoint's [search]."""
     if alpha is None:
-        alpha = args.length_penalty if args.length_penalty is not None else s.length_penalty
-    if beam < 1:
-        raise TranslateError(f"--beam {beam}: give at least 1 (1 is greedy search)")
-    if nbest < 1 or nbest > beam:
-        raise TranslateError(f"--nbest {nbest}: give 1 to the beam size ({beam})")
+        alpha = getattr(args, "length_penalty", None)
+    search = search_options(loaded.cfg.search, beam_size=args.beam, length_penalty=alpha, nbest=nbest)
+    if search.nbest > search.beam_size:
+        raise TranslateError(f"--nbest {search.nbest}: give 1 to the beam size ({search.beam_size})")
+    return search
+
+
+def translator_of(loaded, args: argparse.Namespace, quiet: bool = False):
+    from seq2seq.translation.translator import Translator
+
     if args.batch_tokens < 1:
         raise TranslateError(f"--batch-tokens {args.batch_tokens}: give a positive number")
     amp = args.amp or loaded.cfg.train.amp
-    return Options(beam, alpha, nbest, s.max_len_ratio, s.max_len_offset, args.batch_tokens, amp)
-
-
-def translator_of(loaded, quiet: bool = False):
-    from seq2seq.translation.translator import Translator
-
-    def warn(message: str) -> None:
-        if not quiet:
-            print(f"seq2seq: warning: {message}", file=sys.stderr)
-
-    return Translator(loaded.model, loaded.task.subwords, loaded.task.max_src_len, warn)
+    return Translator(
+        loaded.model, loaded.task.subwords, loaded.task.max_src_len, amp=amp, batch_tokens=args.batch_tokens,
+        warn=None if quiet else warn,
+    )  # fmt: skip
 
 
 def cmd_translate(args: argparse.Namespace) -> int:
     from seq2seq.translation.translate import run
 
     loaded = load(args.model, args.device, "translate")
-    opts = options(loaded, args, args.nbest)
+    search = options(loaded, args, args.nbest)
     run(
-        translator_of(loaded, args.quiet), opts, args.input, args.output, args.window, args.attention_plot,
+        translator_of(loaded, args, args.quiet), search, args.input, args.output, args.window, args.attention_plot,
         args.plot_line, False if args.no_progress else None,
     )  # fmt: skip
     return 0
@@ -92,7 +88,7 @@ def cmd_select(args: argparse.Namespace) -> int:
     grid = []
     for path in args.checkpoints:
         loaded = load(path, args.device, "select")
-        translator = translator_of(loaded, quiet=True)
+        translator = translator_of(loaded, args, quiet=True)
         for alpha in args.length_penalties:
             bleu = score(translator.best(src, options(loaded, args, alpha=alpha)), ref).bleu
             grid.append({"checkpoint": path, "length_penalty": alpha, "bleu": bleu})
@@ -114,14 +110,13 @@ def cmd_select(args: argparse.Namespace) -> int:
 
 
 def register(sub: argparse._SubParsersAction) -> None:
-    from seq2seq.cli import add_device
-
     p = sub.add_parser("translate", help="translate text lines with a translation checkpoint")
     p.add_argument("-m", "--model", required=True, help="checkpoint (holds its SentencePiece model)")
     p.add_argument("-i", "--input", help="UTF-8 text, one sentence per line, plain or .gz (default: stdin)")
     p.add_argument("-o", "--output", help="translations, one line per input line (default: stdout)")
     add_search(p)
-    p.add_argument("--nbest", type=int, default=1, help="K > 1: K lines per input, 'N ||| text ||| score'")
+    p.add_argument("--nbest", type=int, help="K > 1: K lines per input, 'N ||| text ||| score' (default: the "
+                   "checkpoint's search.nbest)")  # fmt: skip
     p.add_argument("--window", type=int, default=1000, help="input lines read, sorted and translated at a time")
     p.add_argument("--attention-plot", metavar="FILE.png", help="draw the attention of one sentence")
     p.add_argument("--plot-line", type=int, default=0, help="which input line to plot (default: first non-empty)")
@@ -146,53 +141,40 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def evaluate_args(p: argparse.ArgumentParser) -> None:
-    g = p.add_argument_group("translation (BLEU and chrF with sacreBLEU)")
-    g.add_argument("--src", help="source text to translate with -m, scored against --ref")
-    g.add_argument("--hyp", help="translations to score against --ref (no model needed)")
-    g.add_argument("--ref", help="reference translations, line-aligned")
-    g.add_argument("--beam", type=int, help="beam size (default: the checkpoint's)")
-    g.add_argument("--length-penalty", type=float, help="GNMT alpha (default: the checkpoint's)")
-    g.add_argument("--batch-tokens", type=int, default=2000, help="padded source subwords per batch")
-    add_amp(g)
+    p.add_argument("--split", help="translate and score a split of the checkpoint's data: train, valid or test")
+    p.add_argument("--src", help="source text to translate, scored against --ref")
+    p.add_argument("--ref", help="reference translations, line-aligned")
+    add_search(p)
 
 
-SPLITS = {"train": "train", "valid": "valid", "val": "valid", "dev": "valid", "test": "test"}
+def hyp_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--hyp", required=True, help="translations to score against --ref (no checkpoint needed)")
+    p.add_argument("--ref", required=True, help="reference translations, line-aligned")
 
 
-def evaluate(args: argparse.Namespace) -> int | None:
-    """Handles ``--src``/``--hyp`` with ``--ref``, and ``-m CKPT --split S`` for a translation
-    checkpoint (its recipe's split translated and scored); anything else is not for translation."""
-    from seq2seq.translation.bleu import score, score_files
-
-    if not getattr(args, "src", None) and not getattr(args, "hyp", None):
-        return _evaluate_split(args) if args.model and args.split else None
-    if args.src and args.hyp:
-        raise TranslateError("evaluate: give --src (translate with -m) or --hyp (score a file), not both")
-    if not args.ref:
-        raise TranslateError("evaluate: --ref is needed: the reference translations to score against")
-    if args.hyp:
-        result = score_files(args.hyp, args.ref)
-    else:
-        if not args.model:
-            raise TranslateError("evaluate --src: give the translation checkpoint with -m")
-        from seq2seq.translation.text import read_parallel
-
-        loaded = load(args.model, args.device, "evaluate --src")
-        src, ref = read_parallel(args.src, args.ref, "evaluation")
-        result = score(translator_of(loaded).best(src, options(loaded, args)), ref)
-    print(result.report())
-    return 0
-
-
-def _evaluate_split(args: argparse.Namespace) -> int | None:
-    from seq2seq.checkpoint import checkpoint_task
+def evaluate(args: argparse.Namespace) -> int:
+    """``-m CKPT --src X --ref Y``: translate X and score it; ``-m CKPT [--split S]``: a split of
+    the checkpoint's own data (default valid)."""
     from seq2seq.translation.bleu import score
+    from seq2seq.translation.text import read_parallel
 
-    if checkpoint_task(args.model) != "translation":
-        return None
-    if args.split not in SPLITS:
-        raise TranslateError(f"evaluate --split {args.split}: use train, valid or test")
     loaded = load(args.model, args.device, "evaluate")
-    src, ref = loaded.task.split_text(SPLITS[args.split])
-    print(score(translator_of(loaded).best(src, options(loaded, args)), ref).report())
+    if args.src or args.ref:
+        if not (args.src and args.ref) or args.split:
+            raise TranslateError("evaluate: give --src and --ref together (or --split, not both)")
+        src, ref = read_parallel(args.src, args.ref, "evaluation")
+    else:
+        src, ref = loaded.task.split_text(args.split or "valid")
+    print(score(translator_of(loaded, args).best(src, options(loaded, args)), ref).report())
     return 0
+
+
+def evaluate_hyp(args: argparse.Namespace) -> int:
+    from seq2seq.translation.bleu import score_files
+
+    print(score_files(args.hyp, args.ref).report())
+    return 0
+
+
+EVALUATE = Handler(evaluate_args, evaluate, "BLEU and chrF (sacreBLEU) of the checkpoint's translations")
+EVALUATE_FILES = {"--hyp": Handler(hyp_args, evaluate_hyp, "BLEU and chrF of a translation file (sacreBLEU)")}

@@ -7,31 +7,26 @@ import json
 import shutil
 from pathlib import Path
 
-REPO = Path(__file__).resolve().parents[2]
-RECIPE = REPO / "recipes" / "translation" / "demo.toml"
-
 
 def demo(out: Path, device: str) -> dict[str, str]:
-    from seq2seq.config import load_config
     from seq2seq.inference import load_model
-    from seq2seq.train import Trainer
+    from seq2seq.registry import load_config
+    from seq2seq.train import train
     from seq2seq.translation.bleu import score_files
     from seq2seq.translation.text import write_lines
     from seq2seq.translation.translate import run
-    from seq2seq.translation.translator import Translator
 
     folder = out / "translation"
     shutil.rmtree(folder, ignore_errors=True)
-    cfg = load_config(RECIPE, [f"train.out_dir={folder}", f"train.device={device}"])
-    summary = Trainer(cfg).fit()
+    summary = train(load_config("translation/demo", [f"train.out_dir={folder}", f"train.device={device}"]))
     loaded = load_model(folder / "best.pt", device, task="translation")
     task = loaded.task
     # Held-out sentences: the generated test split excludes every training and validation sentence.
     src, ref = task.split_text("test")
     write_lines(folder / "examples.en", src[:8])
     write_lines(folder / "examples.ref.de", ref[:8])
-    translator = Translator(loaded.model, task.subwords, task.max_src_len)
-    run(translator, task.options(), str(folder / "examples.en"), str(folder / "examples.de"), progress=False)
+    run(task.translator(loaded.model), loaded.cfg.search, str(folder / "examples.en"), str(folder / "examples.de"),
+        progress=False)  # fmt: skip
     for line, hyp in zip(src[:8], (folder / "examples.de").read_text(encoding="utf-8").splitlines(), strict=True):
         print(f"  {line}\n    -> {hyp}")
     test = json.loads((folder / "test_scores.json").read_text(encoding="utf-8"))

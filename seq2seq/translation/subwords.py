@@ -15,12 +15,14 @@ from typing import Any
 
 import sentencepiece as spm
 
+from seq2seq.errors import DataError
+
 PAD, BOS, EOS, UNK = 0, 1, 2, 3
 TYPES = ("unigram", "bpe")
 MODES = ("joint", "separate")
 
 
-class SubwordError(ValueError):
+class SubwordError(DataError):
     """A SentencePiece model that is missing, unreadable or does not fit; the message says which."""
 
 

@@ -1,58 +1,67 @@
 """The translation task: parallel text (or the generated numbers corpus) -> SentencePiece ids ->
 length-bucketed batches for the core's encoder-decoder; validation BLEU with the core's beam search.
 
-Recipe keys (``[data]``) are documented in docs/translation.md.
+Recipe keys (``[data]``) are documented in docs/translation.md (generated from ``TranslationData``).
 """
 
 from __future__ import annotations
 
 import json
+import math
 import sys
-from dataclasses import dataclass, field
+from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import torch
 from torch import nn
 
-from seq2seq.checkpoint import CheckpointError
-from seq2seq.config import ConfigError
-from seq2seq.losses import token_nll
-from seq2seq.task import Batch, LossOutput, State, Task, length_batches, pad
+from seq2seq.config import Config, ConfigError, Section, key
+from seq2seq.errors import CheckpointError
+from seq2seq.nn.models import Dims
+from seq2seq.task import Batch, LossOutput, State, Task, eval_batches, length_batches, pad
 from seq2seq.translation import numbers
 from seq2seq.translation.subwords import BOS, EOS, PAD, Subwords, build
 from seq2seq.translation.text import read_parallel, write_lines
-from seq2seq.translation.translator import Options, Translator
+from seq2seq.translation.translator import Translator
 
 Pair = tuple[list[int], list[int]]
+SPLITS = {"train": "train", "valid": "valid", "val": "valid", "dev": "valid", "test": "test"}
 
 
-@dataclass
-class TranslationData:
-    corpus: str = "files"  # files | numbers (the generated English -> German corpus)
-    train_src: str = ""  # line-aligned UTF-8 text, plain or .gz
-    train_tgt: str = ""
-    valid_src: str = ""
-    valid_tgt: str = ""
-    test_src: str = ""  # optional: translated and scored with the best checkpoint after training
-    test_tgt: str = ""
-    subwords: str = "joint"  # joint (one model for both sides) | separate
-    subword_type: str = "unigram"  # unigram | bpe
-    vocab_size: int = 8000  # per model
-    subword_models: list[str] = field(default_factory=list)  # existing SentencePiece models instead of training
-    # Subword regularisation: > 0 draws a new segmentation of every training sentence each epoch
-    # (unigram: sampling among the n-best, flatter as alpha falls; bpe: BPE-dropout rate alpha).
-    subword_alpha: float = 0.0
-    subword_nbest: int = 64  # unigram candidates to sample from; -1: all of them
-    max_len: int = 100  # training pairs with a side longer than this (subwords) are dropped
-    max_ratio: float = 3.0  # ... and pairs whose longer side exceeds the shorter this many times
-    valid_size: int = 0  # 0: the whole validation set; else its first N pairs (faster evaluation)
-    # The generated corpus (corpus = "numbers"):
-    generated_train: int = 20000
-    generated_valid: int = 500
-    generated_test: int = 500
-    max_number: int = 999
-    seed: int = 1
+@dataclass(frozen=True)
+class TranslationData(Section):
+    corpus: Literal["files", "numbers"] = key("files", "`files` (the paths below) or `numbers` (the generated corpus)")
+    train_src: str = key("", "training source text, line-aligned UTF-8, plain or `.gz`")
+    train_tgt: str = key("", "training target text, line by line with train_src")
+    valid_src: str = key("", "validation source text (BLEU during training)")
+    valid_tgt: str = key("", "validation target text")
+    test_src: str = key("", "optional: translated and scored with `best.pt` after training")
+    test_tgt: str = key("", "optional: the test references")
+    subwords: Literal["joint", "separate"] = key("joint", "`joint` (one model for both sides) or `separate` models")
+    subword_type: Literal["unigram", "bpe"] = key("unigram", "`unigram` or `bpe`")
+    vocab_size: int = key(8000, "pieces per model (a small corpus may give fewer)", min=8)
+    subword_models: tuple[str, ...] = key((), "existing SentencePiece model file(s) instead of training")
+    subword_alpha: float = key(
+        0.0,
+        "subword regularisation: above 0, every training sentence gets a new segmentation each epoch, sampled from "
+        "the unigram model (smaller alpha: more varied, shorter pieces; Kudo 2018 used 0.1-0.5) or, for `bpe`, "
+        "BPE-dropout with this rate; validation and translation keep the best segmentation",
+        min=0,
+    )
+    subword_nbest: int = key(
+        64, "unigram only: sample among this many best segmentations (-1: all of them, which with alpha 0.1 makes "
+        "about twice as many pieces)", min=-1,
+    )  # fmt: skip
+    max_len: int = key(100, "training pairs with a side longer than this (subwords) are dropped", min=1)
+    max_ratio: float = key(3.0, "... and pairs whose longer side is more than this many times the shorter", min=1)
+    valid_size: int = key(0, "validate on the first N pairs only (0: all)", min=0)
+    generated_train: int = key(20000, "`numbers`: training pairs of the generated corpus", min=1)
+    generated_valid: int = key(500, "`numbers`: validation pairs", min=1)
+    generated_test: int = key(500, "`numbers`: test pairs", min=1)
+    max_number: int = key(999, "`numbers`: largest count in the generated corpus", min=2, max=999)
+    seed: int = key(1, "`numbers`: seed of the generated corpus")
 
 
 def filter_pairs(pairs: list[Pair], max_len: int, max_ratio: float) -> tuple[list[int], dict[str, int]]:
@@ -85,58 +94,73 @@ class TranslationTask(Task):
     name = "translation"
     Data = TranslationData
     kinds = ("encoder_decoder",)
+    metrics = {"loss": "min", "ppl": "min", "bleu": "max", "chrf": "max"}
+    search_keys = frozenset({"beam_size", "length_penalty", "max_len_ratio", "max_len_offset", "nbest"})
 
-    def __init__(self, cfg) -> None:
+    def __init__(self, cfg: Config) -> None:
         super().__init__(cfg)
         self.subwords: Subwords | None = None
         self.train_pairs: list[Pair] = []
         self.train_kept: list[int] = []  # line indices of the training pairs that passed the filter
         self.sampled_epoch: int | None = None  # the epoch train_pairs were sampled for, if any
         self.train_text: tuple[list[str], list[str]] | None = None
-        self.valid_text: tuple[list[str], list[str]] | None = None
+        self.texts: dict[str, tuple[list[str], list[str]]] = {}
         self.max_src_len = self.max_tgt_len = 0
 
-    # -- data --------------------------------------------------------------------------------
-    def split_text(self, split: str) -> tuple[list[str], list[str]]:
-        """(source lines, target lines) of a split: train, valid or test."""
-        d = self.cfg.data
-        if d.corpus == "numbers":
-            train = numbers.corpus(d.generated_train, d.seed, d.max_number)
-            if split == "train":
-                return train
-            seen = set(train[0])
-            valid = numbers.corpus(d.generated_valid, d.seed + 1, d.max_number, seen)
-            if split == "valid":
-                return valid
-            return numbers.corpus(d.generated_test, d.seed + 2, d.max_number, seen | set(valid[0]))
-        if d.corpus != "files":
-            raise ConfigError(f"data.corpus '{d.corpus}': use files or numbers")
-        src, tgt = getattr(d, f"{split}_src"), getattr(d, f"{split}_tgt")
-        if not src or not tgt:
-            raise ConfigError(f"data.{split}_src and data.{split}_tgt: give both files (line-aligned text)")
-        return read_parallel(src, tgt, split)
-
-    def prepare(self) -> None:
-        d, m = self.cfg.data, self.cfg.model
-        if m.kind != "encoder_decoder":
-            raise ConfigError(f"the translation task needs model.kind = 'encoder_decoder', not '{m.kind}'")
-        if d.subword_alpha < 0 or (d.subword_type == "bpe" and d.subword_alpha >= 1):
-            raise ConfigError(
-                f"data.subword_alpha {d.subword_alpha}: use 0 (off) or above (unigram), or a dropout rate "
-                f"in [0, 1) for bpe"
-            )
+    @classmethod
+    def check(cls, cfg: Config) -> None:
+        d, m = cfg.data, cfg.model
+        if d.subword_type == "bpe" and d.subword_alpha >= 1:
+            raise ConfigError(f"data.subword_alpha {d.subword_alpha}: a BPE-dropout rate is below 1")
         if d.subword_alpha > 0 and d.subword_type == "unigram" and not (d.subword_nbest == -1 or d.subword_nbest > 1):
             raise ConfigError(
                 f"data.subword_nbest {d.subword_nbest}: sampling needs -1 (all segmentations) or more than 1"
             )
-        self.train_text = self.split_text("train")
-        self.valid_text = self.split_text("valid")
-        self.subwords = build(*self.train_text, d.subwords, d.subword_type, d.vocab_size, d.subword_models, "data")
-        self._encode_train()
-        m.input_vocab, m.input_dim, m.output_size = self.subwords.src_size, 0, self.subwords.tgt_size
-        m.pad_id, m.bos_id, m.eos_id = PAD, BOS, EOS
-        if m.share_embeddings and not self.subwords.joint:
+        if m.share_embeddings and d.subwords != "joint":
             raise ConfigError("model.share_embeddings needs data.subwords = 'joint' (one vocabulary for both sides)")
+        if d.corpus == "files":
+            for split in ("train", "valid"):
+                if not getattr(d, f"{split}_src") or not getattr(d, f"{split}_tgt"):
+                    raise ConfigError(f"data.{split}_src and data.{split}_tgt: give both files (line-aligned text)")
+        if bool(d.test_src) != bool(d.test_tgt):
+            raise ConfigError("data.test_src and data.test_tgt: give both files or neither")
+        if cfg.train.tbptt > 0:
+            raise ConfigError("train.tbptt applies to taggers and language models; set it to 0 for translation")
+
+    # -- data --------------------------------------------------------------------------------
+    def split_text(self, split: str) -> tuple[list[str], list[str]]:
+        """(source lines, target lines) of a split: train, valid (val, dev) or test."""
+        if split not in SPLITS:
+            raise ConfigError(f"split '{split}': use train, valid or test")
+        split = SPLITS[split]
+        if split in self.texts:
+            return self.texts[split]
+        d = self.cfg.data
+        if d.corpus == "numbers":
+            train = numbers.corpus(d.generated_train, d.seed, d.max_number)
+            seen = set(train[0])
+            valid = numbers.corpus(d.generated_valid, d.seed + 1, d.max_number, seen)
+            test = numbers.corpus(d.generated_test, d.seed + 2, d.max_number, seen | set(valid[0]))
+            self.texts = {"train": train, "valid": valid, "test": test}
+            return self.texts[split]
+        src, tgt = getattr(d, f"{split}_src"), getattr(d, f"{split}_tgt")
+        if not src or not tgt:
+            raise ConfigError(f"data.{split}_src and data.{split}_tgt: the recipe names no {split} files")
+        self.texts[split] = read_parallel(src, tgt, split)
+        return self.texts[split]
+
+    def prepare(self, restored: dict[str, Any] | None = None) -> Dims:
+        d = self.cfg.data
+        self.train_text = self.split_text("train")
+        self.split_text("valid")  # read now: a bad validation file fails before training, not after an epoch
+        if restored:  # resumed: the ids must come from the run's own subword model
+            self.subwords = Subwords.from_state(restored.get("subwords"), "checkpoint")
+        else:
+            self.subwords = build(*self.train_text, d.subwords, d.subword_type, d.vocab_size, d.subword_models, "data")
+        self._encode_train()
+        self.dims = Dims(input_vocab=self.subwords.src_size, output_size=self.subwords.tgt_size,
+                         pad_id=PAD, bos_id=BOS, eos_id=EOS)  # fmt: skip
+        return self.dims
 
     def _encode_train(self) -> None:
         d = self.cfg.data
@@ -193,41 +217,33 @@ class TranslationTask(Task):
     def loss(self, model: nn.Module, batch: Batch, state: State = None) -> LossOutput:
         logits = model(batch["src"], batch["src_lengths"], batch["tgt_in"])
         mask = batch["tgt_out"] != PAD
-        return LossOutput(*self.token_nll(logits, batch["tgt_out"], mask))
-
-    def options(self) -> Options:
-        s = self.cfg.search
-        return Options(s.beam_size, s.length_penalty, 1, s.max_len_ratio, s.max_len_offset, amp=self.cfg.train.amp)
+        return LossOutput(*self.token_nll(model, logits, batch["tgt_out"], mask))
 
     def translator(self, model: nn.Module) -> Translator:
-        return Translator(model, self.subwords, self.max_src_len)
+        """The checkpoint's translator: its subwords, length limit and precision (``train.amp``)."""
+        return Translator(model, self.subwords, self.max_src_len, amp=self.cfg.train.amp)
 
-    @torch.no_grad()
-    def evaluate(self, model: nn.Module) -> dict[str, float]:
-        """Validation loss (no smoothing), perplexity, and BLEU / chrF of beam-search translations
-        against the raw references (detokenised text, sacreBLEU's defaults)."""
-        from seq2seq.train import to_device
-        from seq2seq.translation.bleu import score
+    def scored_text(self, split: str) -> tuple[list[str], list[str]]:
+        src, ref = self.split_text(split)
+        n = self.cfg.data.valid_size if SPLITS.get(split) == "valid" else 0
+        return (src[:n], ref[:n]) if n > 0 else (src, ref)
 
-        if self.valid_text is None:  # restored from a checkpoint: read the data now
-            self.valid_text = self.split_text("valid")
-        src, ref = self.valid_text
-        if self.cfg.data.valid_size > 0:
-            src, ref = src[: self.cfg.data.valid_size], ref[: self.cfg.data.valid_size]
-        device = next(model.parameters()).device
+    def valid_batches(self, split: str = "valid") -> Iterator[Batch]:
+        """The split's pairs (sources cut to the longest trained on, empty pairs left out)."""
+        src, ref = self.scored_text(split)
         pairs = list(zip(self.subwords.encode_src(src), self.subwords.encode_tgt(ref), strict=True))
         pairs = [(s[: self.max_src_len], t) for s, t in pairs if s and t]
-        total = torch.zeros((), device=device)
-        count = torch.zeros((), device=device)
-        for group in length_batches([len(s) for s, _ in pairs], 64, 0, 0, 0, shuffle=False):
-            batch = to_device(self.collate([pairs[i] for i in group]), device)
-            logits = model(batch["src"], batch["src_lengths"], batch["tgt_in"])
-            loss, n = token_nll(logits, batch["tgt_out"], batch["tgt_out"] != PAD)
-            total, count = total + loss, count + n
-        loss = float(total / count.clamp(min=1))
-        hyps = self.translator(model).best(src, self.options())
-        scores = score(hyps, ref)
-        return {"loss": loss, "ppl": float(torch.tensor(loss).exp()), "bleu": scores.bleu, "chrf": scores.chrf}
+        return eval_batches(pairs, [max(len(s), len(t) + 1) for s, t in pairs], self.collate)
+
+    @torch.no_grad()
+    def scores(self, model: nn.Module, split: str, loss: float) -> dict[str, float]:
+        """Perplexity, and BLEU / chrF of beam-search translations against the raw references
+        (detokenised text, sacreBLEU's defaults)."""
+        from seq2seq.translation.bleu import score
+
+        src, ref = self.scored_text(split)
+        result = score(self.translator(model).best(src, self.cfg.search), ref)
+        return {"ppl": math.exp(min(loss, 700.0)), "bleu": result.bleu, "chrf": result.chrf}
 
     # -- inference ---------------------------------------------------------------------------
     def state(self) -> dict[str, Any]:
@@ -237,20 +253,16 @@ class TranslationTask(Task):
             "max_tgt_len": self.max_tgt_len,
         }
 
-    def load_state(self, state: dict[str, Any]) -> None:
-        where = "checkpoint"
-        loaded = Subwords.from_state(state.get("subwords"), where)
-        m = self.cfg.model
-        if (loaded.src_size, loaded.tgt_size) != (m.input_vocab, m.output_size):
+    def restore(self, state: dict[str, Any], dims: Dims) -> None:
+        loaded = Subwords.from_state(state.get("subwords"), "checkpoint")
+        if (loaded.src_size, loaded.tgt_size) != (dims.input_vocab, dims.output_size):
             raise CheckpointError(
-                f"{where}: its SentencePiece model has {loaded.src_size}/{loaded.tgt_size} pieces but the network "
-                f"was built for {m.input_vocab}/{m.output_size}: the subword model and weights do not belong together"
+                f"checkpoint: its SentencePiece model has {loaded.src_size}/{loaded.tgt_size} pieces but the network "
+                f"was built for {dims.input_vocab}/{dims.output_size}: the subword model and weights do not belong "
+                "together"
             )
-        retrained = self.subwords is not None and self.subwords.state() != loaded.state()
-        self.subwords = loaded
+        self.subwords, self.dims = loaded, dims
         self.max_src_len, self.max_tgt_len = int(state["max_src_len"]), int(state["max_tgt_len"])
-        if retrained and self.train_text is not None:  # resumed: ids must come from the stored model
-            self._encode_train()
 
     def after_training(self, model: nn.Module, out_dir: str) -> dict[str, str]:
         """With test files (or the generated corpus): translate the test set with the best
@@ -261,14 +273,14 @@ class TranslationTask(Task):
         d, out = self.cfg.data, Path(out_dir)
         outputs: dict[str, str] = {}
         translator = self.translator(model)
-        src, _ = self.valid_text or self.split_text("valid")
+        src, _ = self.split_text("valid")
         line = next((s for s in src if s.strip()), None)
         if line is not None and self.cfg.model.attention != "none":
-            hyp = translator.best([line], self.options())[0]
+            hyp = translator.best([line], self.cfg.search)[0]
             outputs["attention plot"] = str(plot_attention(*translator.attention(line, hyp), out / "attention.png"))
         if d.corpus == "numbers" or (d.test_src and d.test_tgt):
             src, ref = self.split_text("test")
-            hyps = translator.best(src, self.options())
+            hyps = translator.best(src, self.cfg.search)
             write_lines(out / "test.hyp", hyps)
             result = score(hyps, ref)
             (out / "test_scores.json").write_text(json.dumps(result.as_dict(), indent=2) + "\n", encoding="utf-8")

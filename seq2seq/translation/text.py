@@ -12,8 +12,10 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import BinaryIO
 
+from seq2seq.errors import DataError
 
-class TextError(ValueError):
+
+class TextError(DataError):
     """A text file that cannot be used; the message names the file (and line) and what to do."""
 
 

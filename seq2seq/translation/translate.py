@@ -16,11 +16,13 @@ from typing import BinaryIO
 from tqdm import tqdm
 
 from seq2seq.checkpoint import atomic_write
+from seq2seq.config import SearchConfig
+from seq2seq.errors import UserError
 from seq2seq.translation.text import count_lines, iter_binary_lines, iter_lines
-from seq2seq.translation.translator import Options, Translator
+from seq2seq.translation.translator import Translator
 
 
-class TranslateError(ValueError):
+class TranslateError(UserError, ValueError):
     """Options that cannot work together; the message says what to change."""
 
 
@@ -48,7 +50,7 @@ def translate_stream(
     translator: Translator,
     lines: Iterable[str],
     write: Callable[[str], None],
-    opts: Options,
+    search: SearchConfig,
     window: int = 1000,
     bar: tqdm | None = None,
     keep: int = 0,
@@ -58,9 +60,9 @@ def translate_stream(
     for the first non-empty line) for an attention plot, or None when there is no such line."""
     done, kept = 0, None
     for chunk in windows(lines, window):
-        results = translator.translate(chunk, opts, first_line=done + 1)
+        results = translator.translate(chunk, search, first_line=done + 1)
         for i, (line, hyps) in enumerate(zip(chunk, results, strict=True)):
-            write(format_result(done + i, hyps, opts.nbest))
+            write(format_result(done + i, hyps, search.nbest))
             if kept is None and ((keep == 0 and line.strip()) or keep == done + i + 1):
                 kept = (line, hyps[0][0])
         done += len(chunk)
@@ -71,7 +73,7 @@ def translate_stream(
 
 def run(
     translator: Translator,
-    opts: Options,
+    search: SearchConfig,
     source: str | None,
     target: str | None,
     window: int = 1000,
@@ -89,7 +91,7 @@ def run(
 
         def work(out: BinaryIO) -> tuple[int, tuple[str, str] | None]:
             return translate_stream(
-                translator, lines, lambda s: out.write(s.encode("utf-8")), opts, window, bar, plot_line
+                translator, lines, lambda s: out.write(s.encode("utf-8")), search, window, bar, plot_line
             )
 
         if target:

@@ -7,11 +7,11 @@ Used by validation during training, by ``seq2seq translate`` and by ``seq2seq ev
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
 
 import torch
 from torch import Tensor, nn
 
+from seq2seq.config import SearchConfig
 from seq2seq.runtime import autocast
 from seq2seq.search import Hypothesis, beam_search, max_lengths
 from seq2seq.task import pad
@@ -21,19 +21,8 @@ from seq2seq.translation.subwords import BOS, EOS, PAD, Subwords
 BREAKS = (".", "!", "?", ";", ":", ",")
 
 
-@dataclass
-class Options:
-    """How to search: beam size, GNMT length penalty alpha, hypotheses per input, output length
-    limit (ratio * input length + offset), the padded source tokens per batch, and the autocast
-    mode (``runtime.autocast``: 'bf16' also on the CPU, 'auto' on CUDA only, 'off')."""
-
-    beam: int = 5
-    alpha: float = 1.0
-    nbest: int = 1
-    max_len_ratio: float = 2.0
-    max_len_offset: int = 10
-    batch_tokens: int = 2000
-    amp: str = "off"
+# Padded source subwords per batch of a search: bounds memory; the speed is flat around it.
+BATCH_TOKENS = 2000
 
 
 def length_groups(lengths: Sequence[int], batch_tokens: int) -> list[list[int]]:
@@ -51,22 +40,29 @@ def length_groups(lengths: Sequence[int], batch_tokens: int) -> list[list[int]]:
 
 
 @torch.no_grad()
-def search_ids(model: nn.Module, sources: Sequence[Sequence[int]], opts: Options) -> list[list[Hypothesis]]:
-    """The ``opts.nbest`` best hypotheses of each source id list (in input order), found by the
-    core's batched beam search; an empty source gives one empty hypothesis."""
+def search_ids(
+    model: nn.Module,
+    sources: Sequence[Sequence[int]],
+    search: SearchConfig,
+    batch_tokens: int = BATCH_TOKENS,
+    amp: str = "off",
+) -> list[list[Hypothesis]]:
+    """The ``search.nbest`` best hypotheses of each source id list (in input order), found by the
+    core's batched beam search; an empty source gives one empty hypothesis. ``amp``: the autocast
+    mode (``runtime.autocast``: 'bf16' also on the CPU, 'auto' on CUDA only, 'off')."""
     device = next(model.parameters()).device
     results: list[list[Hypothesis]] = [[Hypothesis([], 0.0, 0.0)] for _ in sources]
     todo = [i for i, s in enumerate(sources) if len(s) > 0]
-    for group in length_groups([len(sources[i]) for i in todo], opts.batch_tokens):
+    for group in length_groups([len(sources[i]) for i in todo], batch_tokens):
         rows = [todo[g] for g in group]
         src, lengths = pad([sources[i] for i in rows], PAD)
         first = torch.full((len(rows),), BOS, dtype=torch.long, device=device)
-        limit = max_lengths(lengths, opts.max_len_ratio, opts.max_len_offset).to(device)
-        with autocast(device, opts.amp):
+        limit = max_lengths(lengths, search.max_len_ratio, search.max_len_offset).to(device)
+        with autocast(device, amp):
             state = model.start(src.to(device), lengths)
             hyps = beam_search(
-                model, state, first, limit, EOS, beam_size=opts.beam, alpha=opts.alpha, nbest=opts.nbest,
-                pad_id=PAD, blocked=(BOS,),
+                model, state, first, limit, EOS, beam_size=search.beam_size, alpha=search.length_penalty,
+                nbest=search.nbest, pad_id=PAD, blocked=(BOS,),
             )  # fmt: skip
         for i, h in zip(rows, hyps, strict=True):
             results[i] = h
@@ -92,20 +88,32 @@ class Translator:
     """Raw text lines in, detokenised translations out, with a trained model and its subwords.
 
     ``max_src_len`` is the longest source the model was trained on: a longer input is translated
-    in pieces of at most that length, and ``warn`` is told which line it was.
+    in pieces of at most that length, and ``warn`` is told which line it was. ``amp`` and
+    ``batch_tokens`` are how the search runs (``search_ids``); what it searches for is the
+    ``SearchConfig`` given to each call.
     """
 
     def __init__(
-        self, model: nn.Module, subwords: Subwords, max_src_len: int, warn: Callable[[str], None] | None = None
+        self,
+        model: nn.Module,
+        subwords: Subwords,
+        max_src_len: int,
+        *,
+        amp: str = "off",
+        batch_tokens: int = BATCH_TOKENS,
+        warn: Callable[[str], None] | None = None,
     ) -> None:
         self.model = model
         self.subwords = subwords
         self.max_src_len = max_src_len
+        self.amp, self.batch_tokens = amp, batch_tokens
         self.warn = warn or (lambda message: None)
 
-    def translate(self, lines: Sequence[str], opts: Options, first_line: int = 1) -> list[list[tuple[str, float]]]:
-        """For each line, its ``nbest`` (translation, score) pairs, best first. An empty or blank
-        line gives [('', 0.0)]. ``first_line`` numbers the lines in warnings."""
+    def translate(
+        self, lines: Sequence[str], search: SearchConfig, first_line: int = 1
+    ) -> list[list[tuple[str, float]]]:
+        """For each line, its ``search.nbest`` (translation, score) pairs, best first. An empty or
+        blank line gives [('', 0.0)]. ``first_line`` numbers the lines in warnings."""
         encoded = self.subwords.encode_src(lines)
         sources: list[list[int]] = []
         owner: list[int] = []  # line index of each source part
@@ -119,7 +127,7 @@ class Translator:
                 )
             sources.extend(parts)
             owner.extend([i] * len(parts))
-        found = search_ids(self.model, sources, opts)
+        found = search_ids(self.model, sources, search, self.batch_tokens, self.amp)
         out: list[list[tuple[str, float]]] = [[] for _ in lines]
         by_line: dict[int, list[list[Hypothesis]]] = {}
         for i, hyps in zip(owner, found, strict=True):
@@ -134,9 +142,9 @@ class Translator:
                 out[i] = [(self.subwords.decode_tgt([tokens])[0], sum(h[0].score for h in parts))]
         return out
 
-    def best(self, lines: Sequence[str], opts: Options) -> list[str]:
+    def best(self, lines: Sequence[str], search: SearchConfig) -> list[str]:
         """The best translation of each line."""
-        return [hyps[0][0] for hyps in self.translate(lines, opts)]
+        return [hyps[0][0] for hyps in self.translate(lines, search)]
 
     @torch.no_grad()
     def attention(self, line: str, translation: str) -> tuple[list[str], list[str], Tensor]:

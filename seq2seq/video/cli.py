@@ -7,18 +7,15 @@ import json
 import sys
 from pathlib import Path
 
-from seq2seq.video.decode import TIMEOUT, DecodeError, OpenError, clip_name, is_url
-from seq2seq.video.features import BackboneError
+from seq2seq.commands import Handler, add_device
+from seq2seq.errors import UserError
+from seq2seq.video.decode import TIMEOUT, OpenError, clip_name, is_url
 from seq2seq.video.label import LabelError
-from seq2seq.video.layout import LayoutError
 
-USER_ERRORS = (DecodeError, LayoutError, BackboneError, LabelError)
 COLUMNS = ("accuracy", "edit", "f1@10", "f1@25", "f1@50")
 
 
 def register(sub: argparse._SubParsersAction) -> None:
-    from seq2seq.cli import add_device
-
     p = sub.add_parser("extract-features", help="per-frame CNN features of clips, in the action-segmentation layout")
     p.add_argument("videos", nargs="+", help="clips or folders of clips")
     p.add_argument("-o", "--out", required=True, help="layout folder to write (features/, groundTruth/, ...)")
@@ -138,7 +135,7 @@ def cmd_label(args: argparse.Namespace) -> int:
             for path in kept.outputs.values():
                 print(f"  {path}")
             raise
-        except (*USER_ERRORS, ValueError) as e:
+        except (UserError, ValueError) as e:
             failed[str(clip)] = str(e)
             print(f"{clip}: failed: {e}", file=sys.stderr)
             continue
@@ -158,12 +155,17 @@ def cmd_label(args: argparse.Namespace) -> int:
 
 # -- seq2seq evaluate ------------------------------------------------------------------------
 def evaluate_args(p: argparse.ArgumentParser) -> None:
-    g = p.add_argument_group("video checkpoints")
-    g.add_argument(
-        "--folds", nargs="+", metavar="CKPT", help="cross-validation: each checkpoint scored on its own "
-        "validation split; prints each fold, the mean over folds and the figures pooled over all videos"
+    p.add_argument("--data", help="the layout folder to score (default: the checkpoint's data.root)")
+    p.add_argument("--split", help="the split bundle to score (default: the checkpoint's data.valid)")
+    p.add_argument("--json", metavar="OUT", help="also write the figures (per video, overall) as JSON")
+
+
+def folds_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "--folds", nargs="+", metavar="CKPT", required=True, help="cross-validation: each checkpoint scored on its "
+        "own validation split; prints each fold, the mean over folds and the figures pooled over all videos"
     )  # fmt: skip
-    g.add_argument("--json", metavar="OUT", help="also write the figures (per video, per fold, overall) as JSON")
+    evaluate_args(p)
 
 
 def _table(title: str, per_video: dict[str, dict[str, float]], summary: dict[str, float]) -> None:
@@ -176,32 +178,28 @@ def _table(title: str, per_video: dict[str, dict[str, float]], summary: dict[str
 
 
 def _score_checkpoint(path: str, device: str, data: str | None, split: str | None):
+    import dataclasses
+
     from seq2seq.inference import load_model
-    from seq2seq.video.task import bundle_name, load_split
+    from seq2seq.registry import make_task
 
     loaded = load_model(path, device, task="video", command="seq2seq evaluate")
-    task, d = loaded.task, loaded.cfg.data
+    task = loaded.task
     if data:
-        d.root = data
-    root = Path(d.root)
-    index = {name: i for i, name in enumerate(task.labels)}
-    videos = load_split(root, split or bundle_name(d.valid, d.split), index, d, loaded.cfg.model.input_dim)
-    scores, _ = task.score(loaded.model, videos)
+        cfg = dataclasses.replace(loaded.cfg, data=dataclasses.replace(loaded.cfg.data, root=data))
+        task = make_task(cfg)
+        task.restore(loaded.task.state(), loaded.task.dims)
+    scores, _ = task.score(loaded.model, task.videos(split or "valid"))
     return scores
 
 
-def evaluate(args: argparse.Namespace) -> int | None:
-    """Per-video and overall segmentation figures of video checkpoints; None for other tasks."""
+def evaluate(args: argparse.Namespace) -> int:
+    """Per-video and overall segmentation figures of video checkpoints (one, or one per fold)."""
     import numpy as np
 
-    from seq2seq.checkpoint import checkpoint_task
     from seq2seq.video.metrics import Scores
 
-    paths = list(args.folds or [])
-    if not paths:
-        if not args.model or checkpoint_task(args.model) != "video":
-            return None
-        paths = [args.model]
+    paths = list(getattr(args, "folds", None) or [args.model])
     report: dict = {"folds": {}}
     pooled: Scores | None = None
     for path in paths:
@@ -227,3 +225,7 @@ def evaluate(args: argparse.Namespace) -> int | None:
 
         write_text(args.json, json.dumps(report, indent=2) + "\n")
     return 0
+
+
+EVALUATE = Handler(evaluate_args, evaluate, "accuracy, edit and F1@{10,25,50} per video and overall")
+EVALUATE_FILES = {"--folds": Handler(folds_args, evaluate, "cross-validation: one checkpoint per fold")}

@@ -13,6 +13,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import unquote, urlsplit
 
+from seq2seq.errors import DataError
+
 EPS = 1e-6  # seconds; timestamps are exact fractions, rounding must not drop a frame
 TIMEOUT = 10.0  # seconds an opened URL may stay silent (open and each read) before it counts as lost
 _URL = re.compile(r"^[a-zA-Z][a-zA-Z0-9+.-]*://")
@@ -20,7 +22,7 @@ _URL = re.compile(r"^[a-zA-Z][a-zA-Z0-9+.-]*://")
 Source = str | Path  # a file path, or a URL kept as the text FFmpeg opens (Path would fold "//" to "/")
 
 
-class DecodeError(ValueError):
+class DecodeError(DataError):
     """A clip that cannot be decoded; the message names the file and says why."""
 
 

@@ -14,8 +14,6 @@ import shutil
 import time
 from pathlib import Path
 
-RECIPES = Path(__file__).resolve().parents[2] / "recipes"
-
 TRAIN_CLIPS = 300  # 150 left a gap between training and held-out clips (test accuracy 93.4)
 TRAIN_SEED = 1000  # clip seeds TRAIN_SEED, TRAIN_SEED + 1, ...
 VALID_CLIPS = 24  # choose the checkpoint; 12 clips (~830 frames) moved the figure by +-2 points
@@ -30,15 +28,14 @@ def demo(out: Path, device: str) -> dict[str, str]:
     """Generate, extract, train, label; returns {what: path} of the outputs."""
     import torch
 
-    from seq2seq.config import load_config
     from seq2seq.inference import load_model
+    from seq2seq.registry import load_config
     from seq2seq.runtime import resolve_device
     from seq2seq.train import Trainer
     from seq2seq.video.features import Extraction, Extractor, extract
     from seq2seq.video.label import Labeller
     from seq2seq.video.layout import write_text
     from seq2seq.video.synth import write_clips
-    from seq2seq.video.task import load_split
 
     root = out / "video"
     shutil.rmtree(root, ignore_errors=True)
@@ -60,11 +57,11 @@ def demo(out: Path, device: str) -> dict[str, str]:
 
     run = root / "model"
     cfg = load_config(
-        RECIPES / "video" / "demo.toml",
+        "video/demo",
         [f"data.root={data}", f"train.out_dir={run}", f"train.device={device}"],
     )
     with torch.random.fork_rng():
-        summary = Trainer(cfg).fit()
+        summary = Trainer.from_config(cfg).fit()
     keys = ("accuracy", "edit", "f1@10", "f1@25", "f1@50")
     scores = json.loads((run / "valid_scores.json").read_text(encoding="utf-8"))["overall"]
     print(
@@ -73,9 +70,7 @@ def demo(out: Path, device: str) -> dict[str, str]:
     )
 
     loaded = load_model(run / "best.pt", device, task="video")
-    index = {name: i for i, name in enumerate(loaded.task.labels)}
-    videos = load_split(data, "test", index, loaded.cfg.data, loaded.cfg.model.input_dim)
-    tested, _ = loaded.task.score(loaded.model, videos)
+    tested, _ = loaded.task.score(loaded.model, loaded.task.videos("test"))
     overall = tested.summary()
     report = run / "test_scores.json"
     write_text(report, json.dumps({"overall": overall, "videos": tested.per_video}, indent=2) + "\n")

@@ -23,13 +23,14 @@ import numpy as np
 import torch
 from torch import nn
 
+from seq2seq.errors import UserError
 from seq2seq.video.decode import Frames, Sample, Source, clip_name
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
 
 
-class BackboneError(ValueError):
+class BackboneError(UserError, ValueError):
     """A backbone or weights that cannot be used; the message says what would work."""
 
 

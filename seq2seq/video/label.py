@@ -29,6 +29,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from seq2seq.errors import UserError
 from seq2seq.inference import Loaded
 from seq2seq.video.decode import TIMEOUT, DecodeError, Frames, Sample, Source, as_source, clip_name
 from seq2seq.video.features import Extraction, Extractor
@@ -37,7 +38,7 @@ from seq2seq.video.layout import labels_for_samples, write_text
 VIDEO_SUFFIXES = (".mp4", ".m4v", ".mov", ".mkv", ".webm", ".avi", ".mpg", ".mpeg", ".ts", ".flv", ".wmv", ".ogv")
 
 
-class LabelError(ValueError):
+class LabelError(UserError, ValueError):
     """A checkpoint or request that labelling cannot serve; the message says what would."""
 
 
@@ -139,10 +140,10 @@ class Labeller:
         self.loaded, self.task, self.model = loaded, task, loaded.model
         self.spec = Extraction.from_dict(task.extraction)
         self.extractor = Extractor(self.spec, loaded.device, batch_size, state=task.backbone)
-        if self.extractor.spec.dim != loaded.cfg.model.input_dim:
+        if self.extractor.spec.dim != task.dims.input_dim:
             raise LabelError(
                 f"{loaded.path}: the backbone gives {self.extractor.spec.dim} features per frame but the "
-                f"tagger expects {loaded.cfg.model.input_dim}"
+                f"tagger expects {task.dims.input_dim}"
             )
         self.causal = bool(getattr(self.model, "causal", False))
 

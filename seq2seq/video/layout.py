@@ -26,10 +26,11 @@ from pathlib import Path
 import numpy as np
 
 from seq2seq.checkpoint import atomic_write
+from seq2seq.errors import DataError
 from seq2seq.video.decode import clip_name, is_url
 
 
-class LayoutError(ValueError):
+class LayoutError(DataError):
     """Data that does not follow the layout; the message names the file (and line) and the fix."""
 
 

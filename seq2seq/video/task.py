@@ -12,37 +12,39 @@ core's truncated BPTT (``train.tbptt``). Validation reports the segmentation met
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass, field
+from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
 import torch
 from torch import Tensor, nn
 
-from seq2seq.config import ConfigError
+from seq2seq.config import Config, ConfigError, Section, key
 from seq2seq.losses import class_weighted_nll
-from seq2seq.nn.models import length_mask
-from seq2seq.task import Batch, LossOutput, State, Task, length_batches, split_time
+from seq2seq.nn.models import Dims, length_mask
+from seq2seq.task import Batch, LossOutput, State, Task, eval_batches, length_batches, split_time
 from seq2seq.video.layout import LayoutError, Video, read_bundle, read_mapping, read_video
 from seq2seq.video.metrics import Scores
 
 
-@dataclass
-class VideoData:
-    root: str = "data/video"  # layout folder: features/, groundTruth/, mapping.txt, splits/
-    train: str = "train"  # split bundle to train on (splits/NAME.bundle); "{split}" becomes data.split
-    valid: str = "valid"  # split bundle scored during training and by `seq2seq evaluate`
-    split: int = 1  # cross-validation fold substituted into "{split}"
-    background: list[str] = field(default_factory=lambda: ["background"])  # left out of segment metrics
-    normalize: bool = True  # standardise features with the training videos' mean and std
-    chunk: int = 0  # > 0: train on windows of this many frames (half overlapping) instead of whole videos
-    sample_rate: int = 1  # keep every n-th frame (features and labels alike)
-    length_tolerance: int = 0  # frames by which features and labels may differ (trimmed); 0: must match
-    class_weights: str = "none"  # none | balanced (inverse class frequency, mean weight 1 over frames)
-    smooth_weight: float = 0.15  # lambda of the smoothing loss; 0 turns it off
-    smooth_tau: float = 4.0  # truncation of the log-probability differences
-    feature_noise: float = 0.0  # std of Gaussian noise added to (normalised) training features
+@dataclass(frozen=True)
+class VideoData(Section):
+    root: str = key("data/video", "the layout folder: features/, groundTruth/, mapping.txt, splits/")
+    train: str = key("train", "split bundle to train on (splits/NAME.bundle); `{split}` becomes data.split")
+    valid: str = key("valid", "split bundle scored during training and by `seq2seq evaluate`")
+    split: int = key(1, "cross-validation fold substituted into `{split}`", min=1)
+    background: tuple[str, ...] = key(("background",), "labels left out of the segment metrics")
+    normalize: bool = key(True, "standardise features with the training videos' mean and std (kept in the checkpoint)")
+    chunk: int = key(0, "> 0: train on half-overlapping windows of this many frames instead of whole videos", min=0)
+    sample_rate: int = key(1, "keep every n-th frame (features and labels alike)", min=1)
+    length_tolerance: int = key(0, "frames by which features and labels may differ (trimmed); 0: must match", min=0)
+    class_weights: Literal["none", "balanced"] = key("none", "none / balanced (inverse class frequency, mean weight 1 "
+                                                     "over frames)")  # fmt: skip
+    smooth_weight: float = key(0.15, "lambda of the smoothing loss (MS-TCN: 0.15); 0 turns it off", min=0)
+    smooth_tau: float = key(4.0, "truncation of the log-probability differences (MS-TCN: 4)", gt=0)
+    feature_noise: float = key(0.0, "std of Gaussian noise added to the normalised training features", min=0)
 
 
 def bundle_name(template: str, split: int) -> str:
@@ -68,8 +70,9 @@ class VideoTask(Task):
     name = "video"
     Data = VideoData
     kinds = ("tagger",)
+    metrics = {"loss": "min", "accuracy": "max", "edit": "max", "f1@10": "max", "f1@25": "max", "f1@50": "max"}
 
-    def __init__(self, cfg) -> None:
+    def __init__(self, cfg: Config) -> None:
         super().__init__(cfg)
         self.labels: list[str] = []
         self.mean: Tensor | None = None
@@ -78,6 +81,7 @@ class VideoTask(Task):
         self.backbone: dict[str, Tensor] | None = None
         self.train_videos: list[Video] = []
         self.valid_videos: list[Video] = []
+        self.scored: dict[str, list[Video]] = {}  # bundle -> videos, read when first scored
         self.items: list[tuple[int, int, int]] = []  # (video, start, end) training windows
         self.weights: Tensor | None = None
 
@@ -86,14 +90,13 @@ class VideoTask(Task):
     def root(self) -> Path:
         return Path(self.cfg.data.root)
 
-    def prepare(self) -> None:
-        d, m = self.cfg.data, self.cfg.model
-        if m.kind != "tagger":
-            raise ConfigError(f"the video task needs model.kind = 'tagger', not '{m.kind}'")
-        if d.class_weights not in ("none", "balanced"):
-            raise ConfigError(f"data.class_weights '{d.class_weights}': use none or balanced")
-        if d.sample_rate < 1 or d.chunk < 0:
-            raise ConfigError("data.sample_rate must be >= 1 and data.chunk >= 0")
+    @classmethod
+    def check(cls, cfg: Config) -> None:
+        if cfg.train.tbptt > 0 and cfg.model.bidirectional:
+            raise ConfigError("train.tbptt needs a causal tagger (model.bidirectional = false); use data.chunk")
+
+    def prepare(self, restored: dict[str, Any] | None = None) -> Dims:
+        d = self.cfg.data
         if not self.root.is_dir():
             raise LayoutError(f"{self.root}: no such data folder (data.root); see docs/video.md for the layout")
         self.labels = read_mapping(self.root / "mapping.txt")
@@ -103,7 +106,7 @@ class VideoTask(Task):
         self.train_videos = load_split(self.root, bundle_name(d.train, d.split), index, d, dim)
         dim = self.train_videos[0].features.shape[1]
         self.valid_videos = load_split(self.root, bundle_name(d.valid, d.split), index, d, dim)
-        m.input_vocab, m.input_dim, m.output_size = 0, dim, len(self.labels)
+        self.scored["valid"] = self.valid_videos
         all_feats = np.concatenate([v.features for v in self.train_videos])
         if d.normalize:
             self.mean = torch.from_numpy(all_feats.mean(0))
@@ -123,6 +126,8 @@ class VideoTask(Task):
             else:
                 starts = list(range(0, n - d.chunk, max(1, d.chunk // 2))) + [n - d.chunk]
                 self.items += [(i, s, s + d.chunk) for s in starts]
+        self.dims = Dims(input_dim=dim, output_size=len(self.labels))
+        return self.dims
 
     def read_extraction(self) -> None:
         """How the features were made (written by extract-features), kept so `label` can redo it."""
@@ -165,8 +170,6 @@ class VideoTask(Task):
         return {"x": x, "y": y, "lengths": lengths}
 
     def chunks(self, batch: Batch, length: int):
-        if self.cfg.model.bidirectional:
-            raise ConfigError("train.tbptt needs a causal tagger (model.bidirectional = false); use data.chunk")
         return split_time(batch, length)
 
     # -- training ----------------------------------------------------------------------------
@@ -203,25 +206,24 @@ class VideoTask(Task):
     def background_ids(self) -> set[int]:
         return {i for i, name in enumerate(self.labels) if name in self.cfg.data.background}
 
-    @torch.no_grad()
-    def evaluate(self, model: nn.Module) -> dict[str, float]:
-        device = next(model.parameters()).device
-        total = count = 0.0
-        for start in range(0, len(self.valid_videos), 8):
-            videos = self.valid_videos[start : start + 8]
-            batch = self.pad([v.features for v in videos], [v.labels for v in videos])
-            batch = {k: v if k.endswith("lengths") else v.to(device) for k, v in batch.items()}
-            out = self.loss(model, batch)
-            total, count = total + float(out.loss), count + float(out.count)
-        scores, _ = self.score(model, self.valid_videos)
-        summary = scores.summary()
-        return {
-            "loss": total / max(count, 1.0),
-            **{k: summary[k] for k in ("accuracy", "edit", "f1@10", "f1@25", "f1@50")},
-        }
+    def videos(self, split: str) -> list[Video]:
+        """The videos of ``split``: ``valid`` (the recipe's validation bundle) or a bundle name."""
+        if split not in self.scored:
+            d = self.cfg.data
+            index = {name: i for i, name in enumerate(self.labels)}
+            bundle = bundle_name(d.valid, d.split) if split == "valid" else split
+            self.scored[split] = load_split(self.root, bundle, index, d, self.dims.input_dim)
+        return self.scored[split]
 
-    def metric_mode(self, metric: str) -> str:
-        return "min" if metric == "loss" else "max"
+    def valid_batches(self, split: str = "valid") -> Iterator[Batch]:
+        videos = self.videos(split)
+        return eval_batches(videos, [len(v.labels) for v in videos],
+                            lambda vs: self.pad([v.features for v in vs], [v.labels for v in vs]))  # fmt: skip
+
+    def scores(self, model: nn.Module, split: str, loss: float) -> dict[str, float]:
+        scores, _ = self.score(model, self.videos(split))
+        summary = scores.summary()
+        return {k: summary[k] for k in ("accuracy", "edit", "f1@10", "f1@25", "f1@50")}
 
     def after_training(self, model: nn.Module, out_dir: str) -> dict[str, str]:
         """Per-video validation scores (JSON) and the timeline of the first validation videos."""
@@ -253,7 +255,8 @@ class VideoTask(Task):
             "backbone": self.backbone,
         }
 
-    def load_state(self, state: dict[str, Any]) -> None:
+    def restore(self, state: dict[str, Any], dims: Dims) -> None:
+        self.dims = dims
         self.labels = list(state.get("labels", []))
         self.mean, self.std = state.get("mean"), state.get("std")
         self.extraction, self.backbone = state.get("extraction"), state.get("backbone")

@@ -188,7 +188,7 @@ def write_config(cfg: dict[str, Any], path: Path) -> Path:
     """Write the config as YAML (no YAML library needed on our side)."""
     from seq2seq.checkpoint import atomic_write
 
-    text = "# JoeyNMT 2.3.0 config written by python -m seq2seq.bench_peers\n" + "\n".join(to_yaml(cfg)) + "\n"
+    text = "# JoeyNMT 2.3.0 config written by python -m benchmarks.bench_peers\n" + "\n".join(to_yaml(cfg)) + "\n"
     atomic_write(path, lambda f: f.write(text.encode("utf-8")))
     return path
 

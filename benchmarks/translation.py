@@ -2,16 +2,17 @@
 slice, and translation sentences/s and tokens/s, greedy and beam 5, batched.
 
 The slice: the first 8,000 training pairs of ../shared/data/multi30k (2,000 with --quick), one
-joint unigram SentencePiece model of 4,000 pieces trained on it, the model and batch size of
-``recipes/translation/multi30k_en_de.toml``. Translation speed is measured with the recipe's
-trained checkpoint (runs/multi30k_en_de/final.pt or best.pt) when it exists, else with the model
-the bench has just trained (under-trained: its outputs can be longer, so tokens/s is the fairer
-rate then).
+joint unigram SentencePiece model of 4,000 pieces trained on it, the model and batch size of the
+``translation/multi30k_en_de`` recipe, trained by the library's ``Trainer.fit`` (its logged
+``items`` and ``seconds`` give the rate). Translation speed is measured with the recipe's trained
+checkpoint (runs/multi30k_en_de/final.pt or best.pt) when it exists, else with the model the
+bench has just trained (under-trained: its outputs can be longer, so tokens/s is the fairer rate
+then).
 """
 
 from __future__ import annotations
 
-import json
+import dataclasses
 import tempfile
 import time
 from pathlib import Path
@@ -19,19 +20,22 @@ from typing import Any
 
 import torch
 
-from seq2seq.config import ModelConfig, load_config
+from benchmarks import common
+from benchmarks.common import REPO, sync, train_rate
+from seq2seq.config import ModelConfig
+from seq2seq.nn.models import Dims
 from seq2seq.nn.rnn import GATES
 
-REPO = Path(__file__).resolve().parents[2]
-RECIPE = REPO / "recipes" / "translation" / "multi30k_en_de.toml"
+RECIPE = "translation/multi30k_en_de"
 TRAINED = [REPO / "runs" / "multi30k_en_de" / name for name in ("final.pt", "best.pt")]
 
 
-def train_flops_per_target_token(m: ModelConfig, src_per_tgt: float, src_len: float) -> float:
+def train_flops_per_target_token(m: ModelConfig, dims: Dims, src_per_tgt: float, src_len: float) -> float:
     """Model FLOPs of one training step per target token (3x forward): encoder per source token
     times source tokens per target token, decoder layers, attention over ``src_len`` steps,
-    output layer. One layer and direction of a cell is 2 * gates * H * (in + H) per token."""
-    H, E, V = m.hidden_size, m.embed_dim, m.output_size
+    output layer (``dims.output_size`` pieces). One layer and direction of a cell is
+    2 * gates * H * (in + H) per token."""
+    H, E, V = m.hidden_size, m.embed_dim, dims.output_size
     g = GATES[m.cell]
     dirs = 2 if m.bidirectional else 1
     enc, width = 0.0, E
@@ -55,27 +59,14 @@ def train_flops_per_target_token(m: ModelConfig, src_per_tgt: float, src_len: fl
     return 3 * (enc * src_per_tgt + dec + attn + out)
 
 
-def _rate(metrics: Path, skip: int = 3) -> float:
-    """Target tokens per second of the logged steps after the first ``skip`` (warm-up)."""
-    rows = [json.loads(x) for x in metrics.read_text(encoding="utf-8").splitlines()]
-    train = [r for r in rows if r["kind"] == "train"]
-    tokens = seconds = 0.0
-    for prev, r in zip(train, train[1:], strict=False):
-        if r["step"] <= skip:
-            continue
-        dt = r["elapsed_s"] - prev["elapsed_s"]
-        tokens += r["items_per_s"] * dt
-        seconds += dt
-    return tokens / seconds if seconds else 0.0
-
-
 def bench_translation(device: torch.device, peak: float, quick: bool) -> list[dict[str, Any]]:
-    from seq2seq.bench_peers import SHARED, Settings, prepare_slice
+    from benchmarks.bench_peers import Settings, prepare_slice
     from seq2seq.inference import load_model
+    from seq2seq.registry import load_config
     from seq2seq.train import Trainer
-    from seq2seq.translation.translator import Options
+    from seq2seq.translation.translator import Translator
 
-    data = SHARED / "multi30k"
+    data = common.SHARED / "multi30k"
     if not data.is_dir():
         return [{"skipped": f"no Multi30k at {data}"}]
     rows: list[dict[str, Any]] = []
@@ -94,30 +85,34 @@ def bench_translation(device: torch.device, peak: float, quick: bool) -> list[di
                 "train.log_every=1", "train.eval_every=1000000", "train.progress=false",
             ],
         )  # fmt: skip
-        trainer = Trainer(cfg)
-        src_tokens = sum(len(a) for a, _ in trainer.task.train_pairs)
-        tgt_tokens = sum(len(b) + 1 for _, b in trainer.task.train_pairs)
+        trainer = Trainer.from_config(cfg)
+        pairs = trainer.task.train_pairs
+        src_tokens = sum(len(a) for a, _ in pairs)
+        tgt_tokens = sum(len(b) + 1 for _, b in pairs)
         trainer.fit()
-        rate = _rate(work / "run" / "metrics.jsonl")
-        src_len = src_tokens / len(trainer.task.train_pairs)
-        flops = train_flops_per_target_token(trainer.cfg.model, src_tokens / tgt_tokens, src_len)
+        rate = train_rate(work / "run" / "metrics.jsonl")
+        dims = trainer.task.dims
+        flops = train_flops_per_target_token(cfg.model, dims, src_tokens / tgt_tokens, src_tokens / len(pairs))
         params = sum(p.numel() for p in trainer.model.parameters())
         mfu = rate * flops / (peak * 1e12)
         rows.append({"what": "train", "model": f"{params / 1e6:.1f}M params", "tgt_tok_s": rate, "mfu": mfu})
         trained = next((p for p in TRAINED if p.exists()), None)
-        ckpt = trained or work / "run" / "best.pt"
-        loaded = load_model(ckpt, str(device), task="translation", command="bench")
-        translator = loaded.task.translator(loaded.model)
+        loaded = load_model(trained or work / "run" / "best.pt", str(device), task="translation", command="bench")
+        # The checkpoint's translator (its subwords, length limit and amp) with larger search batches.
+        task = loaded.task
+        translator = Translator(loaded.model, task.subwords, task.max_src_len, amp=loaded.cfg.train.amp,
+                                batch_tokens=8000)  # fmt: skip
         lines = sl.path("test", "en").read_text(encoding="utf-8").splitlines()
         for beam in (1, 5):
-            opts = Options(beam=beam, alpha=1.0, max_len_ratio=1.5, max_len_offset=10, batch_tokens=8000)
-            translator.best(lines[:20], opts)  # warm-up
+            search = dataclasses.replace(
+                loaded.cfg.search, beam_size=beam, length_penalty=1.0, nbest=1, max_len_ratio=1.5, max_len_offset=10
+            )
+            translator.best(lines[:20], search)  # warm-up
             start = time.perf_counter()
-            hyps = translator.best(lines, opts)
-            if device.type == "cuda":
-                torch.cuda.synchronize(device)
+            hyps = translator.best(lines, search)
+            sync(device)
             seconds = time.perf_counter() - start
-            out_tokens = sum(len(ids) + 1 for ids in loaded.task.subwords.encode_tgt(hyps))
+            out_tokens = sum(len(ids) + 1 for ids in task.subwords.encode_tgt(hyps))
             rows.append(
                 {
                     "what": "greedy" if beam == 1 else f"beam {beam}",

@@ -12,8 +12,9 @@ from typing import Any
 
 import torch
 
+from benchmarks.common import sync
 from seq2seq.config import ModelConfig
-from seq2seq.nn.models import build_model
+from seq2seq.nn.models import Dims, build_model
 
 
 def bench_video(device: torch.device, peak: float, quick: bool) -> list[dict[str, Any]]:
@@ -33,21 +34,19 @@ def bench_video(device: torch.device, peak: float, quick: bool) -> list[dict[str
         extractor = Extractor(spec, device, batch_size=32 if device.type == "cpu" else 128)
         start = time.perf_counter()
         feats, *_ = extractor.clip(clip.video)
-        if device.type == "cuda":
-            torch.cuda.synchronize(device)
+        sync(device)
         rate = len(feats) / (time.perf_counter() - start)
         rows.append({"stage": f"decode + resize + {backbone}", "frames": len(feats), "frames_s": rate,
                      "of_ceiling": rate / ceiling})  # fmt: skip
     cfg = ModelConfig(kind="tagger", cell="lstm", embed_dim=64, hidden_size=64, layers=2, bidirectional=True)
-    cfg.input_dim, cfg.output_size = feats.shape[1], 6
-    model = build_model(cfg).to(device).eval()
+    model = build_model(cfg, Dims(input_dim=feats.shape[1], output_size=6)).to(device).eval()
     x = torch.from_numpy(feats).float()[None].repeat(1, 20, 1).to(device)  # a 20x longer video
     with torch.inference_mode():
         model(x)
+        sync(device)
         start = time.perf_counter()
         model(x)
-        if device.type == "cuda":
-            torch.cuda.synchronize(device)
+        sync(device)
         rate = x.size(1) / (time.perf_counter() - start)
     rows.append({"stage": "tagger on features (BiLSTM 2x64)", "frames": x.size(1), "frames_s": rate,
                  "of_ceiling": rate / ceiling})  # fmt: skip

@@ -1,6 +1,6 @@
 """``make bench-peers``: our toolkit against JoeyNMT 2.3.0, same data, model size and machine, one run.
 
-    python -m seq2seq.bench_peers [--data DIR] [--peer-python .venv-peers/bin/python] [--docs]
+    python -m benchmarks.bench_peers [--data DIR] [--peer-python .venv-peers/bin/python] [--docs]
 
 Both toolkits train the same model (bidirectional LSTM encoder, attentional LSTM decoder, same
 embedding / hidden sizes and layers, Luong 'general' attention, same dropout) with Adam at a
@@ -11,8 +11,8 @@ translate the same test sentences with beam 5 (batched, the same length penalty)
 
 Measured the same way for both:
 - training target tokens/s: target tokens (subwords + EOS) over the seconds of the training
-  steps, start-up and validation excluded (JoeyNMT: its epoch summaries; ours: the trainer's
-  per-step log, validated only after the last step);
+  steps, start-up and validation excluded (JoeyNMT: its epoch summaries; ours: the ``items`` and
+  ``seconds`` of the trainer's per-step log, validated only after the last step);
 - translation sentences/s: test sentences over the seconds from the loaded model to the
   translations (JoeyNMT: its 'Generation took'; ours: the Translator call);
 - BLEU (sacreBLEU, detokenised) of both outputs, scored by the same code.
@@ -32,15 +32,18 @@ import shutil
 import subprocess
 import sys
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from seq2seq import peer_joeynmt as joey
-from seq2seq.peer_joeynmt import PeerError
+from benchmarks import peer_joeynmt as joey
+from benchmarks.common import REPO, SHARED, machine, table, write_docs
+from benchmarks.peer_joeynmt import PeerError
 
-REPO = Path(__file__).resolve().parents[1]
-SHARED = Path(os.environ.get("SEQ2SEQ_SHARED_DATA", REPO.parent / "shared" / "data"))
+if TYPE_CHECKING:
+    from seq2seq.config import Config, SearchConfig
+    from seq2seq.inference import Loaded
+    from seq2seq.translation.translator import Translator
 GOALS = {"train": 1.5, "translate": 3.0}
 # Our task drops training pairs by these rules; the slice is filtered by the same rules first,
 # so neither toolkit drops anything and both see the same pairs.
@@ -133,20 +136,17 @@ def prepare_slice(data_dir: Path, out: Path, s: Settings) -> Slice:
 
 
 # -- our side ----------------------------------------------------------------------------------
-def _toml_value(v: Any) -> str:
-    if isinstance(v, bool):
-        return "true" if v else "false"
-    if isinstance(v, (int, float)):
-        return repr(v)
-    if isinstance(v, (list, tuple)):
-        return "[" + ", ".join(_toml_value(x) for x in v) + "]"
-    return json.dumps(str(v))  # a TOML basic string
+RECIPE_HEADER = "Written by python -m benchmarks.bench_peers: the same model and budget as the JoeyNMT config."
 
 
-def ours_config(s: Settings, data: Slice, out_dir: Path, input_feeding: bool, max_steps: int) -> str:
-    """Our recipe (TOML) for the bench: the same model, data and optimiser as the peer's config.
-    Validation only once, after the last timed step (``eval_every = max_steps``)."""
-    tables: dict[str, dict[str, Any]] = {
+def ours_config(s: Settings, data: Slice, out_dir: Path, input_feeding: bool, max_steps: int) -> Config:
+    """Our recipe for the bench: the same model, data and optimiser as the peer's config.
+    Validation only once, after the last timed step (``eval_every = max_steps``). Written for
+    the training subprocess with ``seq2seq.config.to_toml``."""
+    from seq2seq.registry import check, from_dict
+
+    raw: dict[str, Any] = {
+        "task": "translation",
         "data": {
             "corpus": "files",
             "train_src": str(data.path("train", "en")),
@@ -204,20 +204,16 @@ def ours_config(s: Settings, data: Slice, out_dir: Path, input_feeding: bool, ma
             "max_len_offset": 1,
         },
     }
-    lines = ["# Written by python -m seq2seq.bench_peers: the same model and budget as the JoeyNMT config.", ""]
-    lines.append('task = "translation"')
-    for name, table in tables.items():
-        lines += ["", f"[{name}]"] + [f"{k} = {_toml_value(v)}" for k, v in table.items()]
-    return "\n".join(lines) + "\n"
+    cfg = from_dict(raw, "bench-peers recipe")
+    check(cfg, where="bench-peers recipe")
+    return cfg
 
 
-def steps_per_epoch(recipe: Path) -> int:
-    """Batches in one epoch of our task for this recipe (the same every epoch)."""
-    from seq2seq.config import load_config
-    from seq2seq.task import task_class
+def steps_per_epoch(cfg: Config) -> int:
+    """Batches in one epoch of our task for this config (the same every epoch)."""
+    from seq2seq.registry import make_task
 
-    cfg = load_config(recipe)
-    task = task_class(cfg.task)(cfg)
+    task = make_task(cfg)
     task.prepare()
     return len(task.train_batches(0))
 
@@ -236,11 +232,11 @@ class TrainStats:
 
 def parse_metrics(path: Path) -> TrainStats:
     """Training totals from our trainer's metrics.jsonl written with ``log_every = 1``: each
-    record covers the steps since the previous one, ``items_per_s`` times that interval (from
-    ``elapsed_s``) is its target tokens. A validation inside the timed steps is an error."""
+    record's ``items`` (target tokens) and ``seconds`` cover the steps since the previous record
+    (the first: since training began). A validation inside the timed steps is an error."""
     if not path.is_file():
         raise PeerError(f"{path}: no metrics log; our training did not run")
-    tokens = seconds = last = 0.0
+    tokens = seconds = 0.0
     steps, lrs, validated = 0, [], False
     for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
         try:
@@ -252,15 +248,32 @@ def parse_metrics(path: Path) -> TrainStats:
         elif r.get("kind") == "train":
             if validated:
                 raise PeerError(f"{path}:{number}: a validation ran inside the timed steps; the bench sets eval_every")
-            dt = r["elapsed_s"] - last
-            last = r["elapsed_s"]
-            tokens += r["items_per_s"] * dt
-            seconds += dt
+            try:
+                tokens += r["items"]
+                seconds += r["seconds"]
+            except KeyError as e:
+                raise PeerError(f"{path}:{number}: a train record without {e}; written by an older trainer?") from None
             steps = r["step"]
             lrs.append(r["lr"])
     if steps == 0:
         raise PeerError(f"{path}: no training record")
     return TrainStats(round(tokens), seconds, steps, lrs)
+
+
+def our_search(loaded: Loaded, s: Settings) -> tuple[Translator, SearchConfig]:
+    """The checkpoint's translator (its subwords and length limit) with the bench's precision and
+    search batches, and the search the peer runs too."""
+    from seq2seq.translation.translator import Translator
+
+    task = loaded.task
+    translator = Translator(
+        loaded.model, task.subwords, task.max_src_len, amp=s.translate_amp, batch_tokens=s.translate_batch_tokens
+    )
+    search = replace(
+        loaded.cfg.search, beam_size=s.beam, length_penalty=s.alpha, nbest=1, max_len_ratio=s.max_len_ratio,
+        max_len_offset=1,
+    )  # fmt: skip
+    return translator, search
 
 
 def translate_ours(checkpoint: Path, lines: list[str], s: Settings) -> tuple[list[str], float, int]:
@@ -269,17 +282,12 @@ def translate_ours(checkpoint: Path, lines: list[str], s: Settings) -> tuple[lis
     import torch
 
     from seq2seq.inference import load_model
-    from seq2seq.translation.translator import Options
 
     torch.set_num_threads(s.threads)
     loaded = load_model(checkpoint, "cpu", task="translation", command="bench-peers")
-    translator = loaded.task.translator(loaded.model)
-    opts = Options(
-        beam=s.beam, alpha=s.alpha, nbest=1, max_len_ratio=s.max_len_ratio, max_len_offset=1,
-        batch_tokens=s.translate_batch_tokens, amp=s.translate_amp,
-    )  # fmt: skip
+    translator, search = our_search(loaded, s)
     start = time.perf_counter()
-    hyps = translator.best(lines, opts)
+    hyps = translator.best(lines, search)
     seconds = time.perf_counter() - start
     return hyps, seconds, sum(p.numel() for p in loaded.model.parameters())
 
@@ -362,9 +370,10 @@ def train_ours(name: str, s: Settings, data: Slice, work: Path) -> tuple[TrainSt
     out_dir, recipe = work / f"ours-{name}", work / f"ours-{name}.toml"
     shutil.rmtree(out_dir, ignore_errors=True)
     work.mkdir(parents=True, exist_ok=True)
-    recipe.write_text(ours_config(s, data, out_dir, VARIANTS[name], 0), encoding="utf-8")
-    steps = steps_per_epoch(recipe) * s.epochs
-    recipe.write_text(ours_config(s, data, out_dir, VARIANTS[name], steps), encoding="utf-8")
+    from seq2seq.config import to_toml
+
+    steps = steps_per_epoch(ours_config(s, data, out_dir, VARIANTS[name], 0)) * s.epochs
+    recipe.write_text(to_toml(ours_config(s, data, out_dir, VARIANTS[name], steps), RECIPE_HEADER), encoding="utf-8")
     print(f"[{name}] ours: training {steps} steps ...", flush=True)
     proc = run(
         [sys.executable, "-m", "seq2seq", "train", str(recipe)], work / "logs" / f"ours-{name}-train.log", s.threads
@@ -484,41 +493,37 @@ def _top_ops(prof, wall: float, limit: int = 10) -> dict[str, Any]:
 
 
 def profile_ours(recipe: Path, checkpoint: Path, lines: list[str], s: Settings, out: Path) -> dict[str, Any]:
-    """torch.profiler over a few of our training steps (forward + backward) and one translation
-    call; full tables go to ``out``."""
+    """torch.profiler over a few of our training steps (the trainer's ``train_step``: forward,
+    backward, clipping, the optimizer step) and one translation call; full tables go to ``out``."""
+    from itertools import islice
+
     import torch
     from torch.profiler import ProfilerActivity, profile
 
-    from seq2seq.config import load_config
     from seq2seq.inference import load_model
-    from seq2seq.nn.models import build_model
-    from seq2seq.task import task_class
-    from seq2seq.translation.translator import Options
+    from seq2seq.registry import load_config
+    from seq2seq.train import Trainer
 
     torch.set_num_threads(s.threads)
-    cfg = load_config(recipe)
-    task = task_class(cfg.task)(cfg)
-    task.prepare()
-    model = build_model(cfg.model)
-    model.train()
-    data = task.dataset()
-    batches = [task.collate([data[i] for i in b]) for b in task.train_batches(0)[:8]]
+    # A fresh run folder (the recipe's holds the trained run's checkpoints); no logging in the steps.
+    cfg = load_config(recipe, [f"train.out_dir={out / 'profile-run'}", "train.log_every=1000000"])
+    trainer = Trainer.from_config(cfg)
+    trainer.model.train()
+    batches = list(islice(trainer.batches(0), 8))
     result: dict[str, Any] = {}
     with profile(activities=[ProfilerActivity.CPU]) as prof:
         start = time.perf_counter()
         for batch in batches:
-            loss = task.loss(model, batch)
-            (loss.loss / loss.count).backward()
+            trainer.train_step(batch)
         wall = time.perf_counter() - start
     (out / "profile-train.txt").write_text(prof.key_averages().table(sort_by="self_cpu_time_total", row_limit=30))
     result["train"] = _top_ops(prof, wall)
     loaded = load_model(checkpoint, "cpu", task="translation")
-    translator = loaded.task.translator(loaded.model)
-    opts = Options(beam=s.beam, alpha=s.alpha, max_len_ratio=s.max_len_ratio, max_len_offset=1, amp=s.translate_amp)
+    translator, search = our_search(loaded, s)
     few = lines[:200]
     with profile(activities=[ProfilerActivity.CPU]) as prof:
         start = time.perf_counter()
-        translator.best(few, opts)
+        translator.best(few, search)
         wall = time.perf_counter() - start
     (out / "profile-translate.txt").write_text(prof.key_averages().table(sort_by="self_cpu_time_total", row_limit=30))
     result["translate"] = _top_ops(prof, wall)
@@ -531,8 +536,6 @@ LOW_BLEU = " BLEU after so short a budget is low for both: it says the two learn
 
 def render(result: dict[str, Any]) -> str:
     """The markdown block for docs/benchmarks.md."""
-    from seq2seq.bench import table
-
     s, m, d, v = result["settings"], result["machine"], result["data"], result["versions"]
     low_bleu = max(r[w]["bleu"] for r in result["variants"].values() for w in ("ours", "joeynmt")) < 15
     parts = [
@@ -609,7 +612,7 @@ def render(result: dict[str, Any]) -> str:
 
 def main(argv: list[str] | None = None) -> int:
     s0 = Settings()
-    parser = argparse.ArgumentParser(prog="python -m seq2seq.bench_peers", description=__doc__.split("\n")[0])
+    parser = argparse.ArgumentParser(prog="python -m benchmarks.bench_peers", description=__doc__.split("\n")[0])
     parser.add_argument("--data", default=str(SHARED / "multi30k"), help="Multi30k folder (train/val/test_2016_flickr)")
     parser.add_argument("--peer-python", default=str(REPO / ".venv-peers" / "bin" / "python"))
     parser.add_argument("--out", default="runs/bench", help="writes peers.json, peers.md and the runs under peers/")
@@ -628,12 +631,14 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     s = Settings(**{k: getattr(args, k) for k in asdict(s0)})
     variants = [v.strip() for v in args.variants.split(",") if v.strip()]
+    from seq2seq.errors import USER_ERRORS
+
     try:
         bad = [v for v in variants if v not in VARIANTS]
         if bad or not variants:
             raise PeerError(f"--variants {args.variants!r}: use feed, nofeed or feed,nofeed")
         return _bench(args, s, variants, argv)
-    except PeerError as e:
+    except (PeerError, *USER_ERRORS) as e:
         print(f"bench-peers: error: {e}", file=sys.stderr)
         return 2
 
@@ -657,8 +662,6 @@ def retranslating(out: Path, s: Settings) -> dict[str, Any]:
 
 def _bench(args: argparse.Namespace, s: Settings, variants: list[str], argv: list[str] | None) -> int:
     import torch
-
-    from seq2seq.bench import machine, write_docs
 
     data_dir = Path(args.data)
     if not data_dir.is_dir():
@@ -685,7 +688,7 @@ def _bench(args: argparse.Namespace, s: Settings, variants: list[str], argv: lis
         data = Slice(folder, folder / "spm.model", folder / "vocab.txt", d["pieces"], d["train_pairs"], d["dropped"],
                      d["test_sentences"])  # fmt: skip
     result: dict[str, Any] = {
-        "command": "python -m seq2seq.bench_peers " + " ".join(sys.argv[1:] if argv is None else argv),
+        "command": "python -m benchmarks.bench_peers " + " ".join(sys.argv[1:] if argv is None else argv),
         "date": time.strftime("%Y-%m-%d"),
         "machine": machine(torch.device("cpu")),
         "load": list(load),

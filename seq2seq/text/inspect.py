@@ -21,9 +21,9 @@ import numpy as np
 import torch
 
 from seq2seq.checkpoint import atomic_write
-from seq2seq.music.plots import plt, save_figure
-from seq2seq.music.text import CharVocab
 from seq2seq.nn.rnn import ReferenceRNN
+from seq2seq.plots import plt, save_figure
+from seq2seq.text.vocab import CharVocab
 
 PROPERTIES = ("inside_quotes", "line_position", "inside_brackets")
 OPEN, CLOSE = "([{", ")]}"
@@ -151,3 +151,50 @@ def write_png(path: str | Path, text: str, panels: list[tuple[str, np.ndarray]],
         ax.set_yticks([])
     fig.tight_layout()
     return save_figure(fig, path, dpi=100)
+
+
+def inspect_units(
+    loaded, text: str, out: Path, where: str = "text", layer: int = -1, state: str = "",
+    units: list[int] | None = None, top: int = 5,
+) -> dict:  # fmt: skip
+    """Run a character model (``loaded`` with reference cells) over ``text``, find the units of one
+    state (``layer``, ``state``: h, c or a gate; default c for an LSTM) that best follow each text
+    property, and draw them (``units``, or the best per property) into out/inspect.html and
+    inspect.png; out/units.json holds the ranking. Returns that report."""
+    import json
+
+    from seq2seq.errors import UserError
+
+    loaded.task.vocab.check(text, where, strict=False)
+    recorded = record(loaded.model, loaded.task.vocab, text)
+    m = loaded.cfg.model
+    index = layer if layer >= 0 else m.layers + layer
+    state = state or ("c" if m.cell == "lstm" else "h")
+    key = f"layer {index} {state}"
+    if key not in recorded:
+        names = sorted({k.split()[-1] for k in recorded})
+        raise UserError(f"no '{state}' in layer {layer} of this {m.cell} model ({m.layers} layers); "
+                        f"states: {', '.join(names)}")  # fmt: skip
+    acts = recorded[key]
+    found = correlations(acts, text_properties(text), top)
+    chosen = list(units or [])
+    bad = [u for u in chosen if not 0 <= u < acts.shape[1]]
+    if bad:
+        raise UserError(f"--units: {bad} out of range; layer {index} has units 0..{acts.shape[1] - 1}")
+    if not chosen:
+        chosen = list(dict.fromkeys(best[0][0] for best in found.values() if best))
+    best_for = {u: (p, r) for p, ranked in found.items() for u, r in ranked[:1]}
+    panels = []
+    for u in chosen:
+        note = f"  (r = {best_for[u][1]:+.2f} with {best_for[u][0]})" if u in best_for else ""
+        panels.append((f"{key} unit {u}{note}", acts[:, u]))
+    html_path = write_html(out / "inspect.html", text, panels)
+    png_path = write_png(out / "inspect.png", text[:1200], [(t, v[:1200]) for t, v in panels])
+    report = {
+        "state": key,
+        "characters": len(text),
+        "top_units": {p: [{"unit": u, "r": r} for u, r in v] for p, v in found.items()},
+        "drawn": chosen,
+    }
+    atomic_write(out / "units.json", lambda f: f.write((json.dumps(report, indent=2) + "\n").encode("utf-8")))
+    return {**report, "files": [str(html_path), str(png_path), str(out / "units.json")]}

@@ -10,24 +10,28 @@ from __future__ import annotations
 from collections import Counter
 from pathlib import Path
 
-from seq2seq.music.midi import warn
-from seq2seq.music.rolls import MusicDataError
+from seq2seq.commands import warn
+from seq2seq.errors import DataError
 
 PAD, UNK = 0, 1
 FIRST = 2
+
+
+class TextDataError(DataError):
+    """A text that cannot be read or used; the message names the file, line and column."""
 
 
 def read_text(path: str | Path) -> str:
     """A UTF-8 text file, or an error naming the file and the first undecodable byte."""
     path = Path(path)
     if not path.is_file():
-        raise MusicDataError(f"{path}: no such text file")
+        raise TextDataError(f"{path}: no such text file")
     data = path.read_bytes()
     try:
         return data.decode("utf-8")
     except UnicodeDecodeError as e:
         line = data[: e.start].count(b"\n") + 1
-        raise MusicDataError(f"{path}, line {line}: not UTF-8 (byte offset {e.start}); convert it to UTF-8") from None
+        raise TextDataError(f"{path}, line {line}: not UTF-8 (byte offset {e.start}); convert it to UTF-8") from None
 
 
 def split_text(text: str, valid_fraction: float, test_fraction: float, where: str) -> dict[str, str]:
@@ -44,7 +48,7 @@ def split_text(text: str, valid_fraction: float, test_fraction: float, where: st
     splits = {"train": text[:valid_start], "valid": text[valid_start:test_start], "test": text[test_start:]}
     for name, fraction in (("train", 1.0), ("valid", valid_fraction), ("test", test_fraction)):
         if fraction > 0 and len(splits[name]) < 2:
-            raise MusicDataError(f"{where}: {n} characters are too few for a {name} split; use a longer text")
+            raise TextDataError(f"{where}: {n} characters are too few for a {name} split; use a longer text")
     return splits
 
 
@@ -81,7 +85,7 @@ class CharVocab:
             f"the model knows {len(self.chars)} characters"
         )
         if strict:
-            raise MusicDataError(message + ". Replace them, or train on text that has them")
+            raise TextDataError(message + ". Replace them, or train on text that has them")
         warn(message + "; they are read as 'unknown'")
 
     def encode(self, text: str) -> list[int]:

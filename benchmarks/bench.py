@@ -1,11 +1,12 @@
 """``make bench``: a fixed benchmark set on whatever device is present.
 
-    python -m seq2seq.bench [--out runs/bench] [--device auto] [--only layers ...] [--quick]
+    python -m benchmarks.bench [--out runs/bench] [--device auto] [--only layers ...] [--quick] [--docs]
 
 Writes ``bench.json`` and ``bench.md`` to the output folder and, with ``--docs``, replaces the
 block for this device kind (cpu or cuda) in docs/benchmarks.md. Every figure is measured in the
 same run as its baseline (fused vs reference cells; the device's own matmul peak for MFU), so
-ratios hold on a noisy machine even when absolute numbers drift.
+ratios hold on a noisy machine even when absolute numbers drift. The recipe figures time the
+library's own ``Trainer`` (``fit`` or ``train_step``) and ``Translator``.
 
 FLOPs per token (forward, one layer, one direction; a multiply-add is 2 FLOPs):
 LSTM 8H(E+H), GRU 6H(E+H), tanh-RNN 2H(E+H); training is about 3x forward.
@@ -14,9 +15,9 @@ LSTM 8H(E+H), GRU 6H(E+H), tanh-RNN 2H(E+H); training is about 3x forward.
 from __future__ import annotations
 
 import argparse
+import importlib
 import json
-import platform
-import re
+import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -24,31 +25,11 @@ from typing import Any
 
 import torch
 
+from benchmarks.common import REPO, machine, table, timed, write_docs
 from seq2seq.nn.rnn import GATES, RecurrentStack
 from seq2seq.runtime import resolve_device
 
-REPO = Path(__file__).resolve().parents[1]
-
-
-def sync(device: torch.device) -> None:
-    if device.type == "cuda":
-        torch.cuda.synchronize(device)
-
-
-def timed(fn: Callable[[], Any], device: torch.device, min_time: float = 1.0, warmup: int = 2) -> float:
-    """Median seconds per call of ``fn`` over repeats filling about ``min_time`` seconds."""
-    for _ in range(warmup):
-        fn()
-    sync(device)
-    times: list[float] = []
-    start = time.perf_counter()
-    while time.perf_counter() - start < min_time or len(times) < 3:
-        t0 = time.perf_counter()
-        fn()
-        sync(device)
-        times.append(time.perf_counter() - t0)
-    times.sort()
-    return times[len(times) // 2]
+Benchmark = Callable[[torch.device, float, bool], list[dict[str, Any]]]
 
 
 def matmul_peak(device: torch.device, quick: bool) -> dict[str, float]:
@@ -96,57 +77,22 @@ def bench_layers(device: torch.device, peak: float, quick: bool) -> list[dict[st
     return rows
 
 
-def machine(device: torch.device) -> dict[str, str]:
-    info = {
-        "device": torch.cuda.get_device_name(device) if device.type == "cuda" else platform.processor() or "cpu",
-        "threads": str(torch.get_num_threads()),
-        "torch": torch.__version__,
-        "python": platform.python_version(),
-    }
-    try:
-        info["cpu"] = next(
-            line.split(":", 1)[1].strip()
-            for line in Path("/proc/cpuinfo").read_text().splitlines()
-            if line.startswith("model name")
-        )
-    except (OSError, StopIteration):
-        pass
-    return info
-
-
-def fmt(v: Any) -> str:
-    if isinstance(v, float):
-        return f"{v:.3g}" if abs(v) < 1000 else f"{v:,.0f}"
-    return str(v)
-
-
-def table(rows: list[dict[str, Any]]) -> str:
-    if not rows:
-        return ""
-    keys = list(dict.fromkeys(k for r in rows for k in r))  # every row's keys, first-seen order
-    lines = ["| " + " | ".join(keys) + " |", "|" + "---|" * len(keys)]
-    lines += ["| " + " | ".join(fmt(r.get(k, "")) for k in keys) + " |" for r in rows]
-    return "\n".join(lines)
-
-
-def _recipe(module: str, name: str) -> Callable[[torch.device, float, bool], list[dict[str, Any]]]:
-    """A recipe's benchmark, imported when it runs (recipes own their figures)."""
+def _module(module: str, name: str) -> Benchmark:
+    """A benchmark of another module of this folder, imported when it runs."""
 
     def run(device: torch.device, peak: float, quick: bool) -> list[dict[str, Any]]:
-        import importlib
-
         return getattr(importlib.import_module(module), name)(device, peak, quick)
 
     return run
 
 
 # name -> function(device, peak_tflops, quick) -> rows.
-BENCHMARKS: dict[str, Callable[[torch.device, float, bool], list[dict[str, Any]]]] = {
+BENCHMARKS: dict[str, Benchmark] = {
     "layers": bench_layers,
-    "translation": _recipe("seq2seq.translation.bench", "bench_translation"),
-    "video": _recipe("seq2seq.video.bench", "bench_video"),
-    "music": _recipe("seq2seq.music.bench", "bench_music"),
-    "compile": _recipe("seq2seq.translation.bench_compile", "bench_compile"),
+    "translation": _module("benchmarks.translation", "bench_translation"),
+    "video": _module("benchmarks.video", "bench_video"),
+    "music": _module("benchmarks.music", "bench_music"),
+    "compile": _module("benchmarks.compile", "bench_compile"),
 }
 
 
@@ -163,31 +109,25 @@ def render(result: dict[str, Any]) -> str:
     return "\n".join(parts) + "\n"
 
 
-def write_docs(block: str, kind: str, path: Path) -> None:
-    """Replace the ``<!-- bench:KIND -->`` block of docs/benchmarks.md (appending it if absent)."""
-    start, end = f"<!-- bench:{kind} -->", f"<!-- /bench:{kind} -->"
-    text = path.read_text(encoding="utf-8") if path.exists() else "# Benchmarks\n"
-    new = f"{start}\n{block}{end}"
-    if start in text and end in text:
-        text = re.sub(re.escape(start) + r".*?" + re.escape(end), lambda _: new, text, flags=re.S)
-    else:
-        text = text.rstrip() + f"\n\n## `make bench` on {kind.upper()}\n\n{new}\n"
-    path.write_text(text, encoding="utf-8")
+def command(argv: list[str]) -> str:
+    """How this run was started, as the docs block records it."""
+    return " ".join(["python -m benchmarks.bench", *argv])
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m seq2seq.bench", description=__doc__.split("\n")[0])
+    parser = argparse.ArgumentParser(prog="python -m benchmarks.bench", description=__doc__.split("\n")[0])
     parser.add_argument("--out", default="runs/bench")
     parser.add_argument("--device", default="auto")
-    parser.add_argument("--only", action="append", help=f"run only these: {', '.join(BENCHMARKS)}")
+    parser.add_argument("--only", action="append", choices=list(BENCHMARKS), help="run only these (repeatable)")
     parser.add_argument("--quick", action="store_true", help="smaller sizes (a smoke test)")
     parser.add_argument("--docs", action="store_true", help="update docs/benchmarks.md with the result")
-    args = parser.parse_args(argv)
+    given = sys.argv[1:] if argv is None else list(argv)
+    args = parser.parse_args(given)
     device = resolve_device(args.device)
     names = args.only or list(BENCHMARKS)
     peak = matmul_peak(device, args.quick)
     result: dict[str, Any] = {
-        "command": "make bench" if not argv else "python -m seq2seq.bench " + " ".join(argv),
+        "command": command(given),
         "date": time.strftime("%Y-%m-%d"),
         "machine": machine(device),
         "peak": peak,

@@ -1,0 +1,1 @@
+"""Speed benchmarks and the peer comparison (``make bench``, ``make bench-peers``); not part of the wheel."""

@@ -1,0 +1,67 @@
+"""What the recipes' command modules share with the command line, without importing it.
+
+A recipe's command module (``registry.COMMANDS``) defines
+
+- ``register(sub)``: its own sub-commands (``translate``, ``label``, ...);
+- ``EVALUATE``: a ``Handler`` for ``seq2seq evaluate -m CKPT`` on a checkpoint of its task;
+- ``EVALUATE_FILES``: ``{flag: Handler}`` for ``seq2seq evaluate`` without a checkpoint, chosen
+  by the flag the user gives (``--hyp`` scores translations, ``--folds`` video checkpoints, ...);
+- ``GENERATE``: a ``Handler`` for ``seq2seq generate -m CKPT``.
+
+The command line dispatches to exactly one handler, which declares only its own flags.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Callable
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class Handler:
+    """A task's part of a shared command: its flags and what it runs."""
+
+    arguments: Callable[[argparse.ArgumentParser], None]
+    run: Callable[[argparse.Namespace], int]
+    description: str = ""
+
+
+def add_device(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--device", default="auto", help="auto (a GPU when there is one), cpu, cuda or cuda:N")
+
+
+def warn(message: str) -> None:
+    """A warning line on stderr, in the command line's style."""
+    print(f"seq2seq: warning: {message}", file=sys.stderr)
+
+
+# The command-line flag of each [search] key, for messages about a flag's value.
+SEARCH_FLAGS = {
+    "beam_size": "--beam",
+    "length_penalty": "--length-penalty",
+    "max_len_ratio": "--max-len-ratio",
+    "max_len_offset": "--max-len-offset",
+    "nbest": "--nbest",
+    "temperature": "--temperature",
+    "top_k": "--top-k",
+    "top_p": "--top-p",
+}
+
+
+def search_options(search, **given):
+    """The checkpoint's ``[search]`` (a ``SearchConfig``) with the flags given (None: not given),
+    checked like a recipe's values; a bad value names its flag."""
+    import dataclasses
+
+    from seq2seq.config import ConfigError
+
+    given = {k: v for k, v in given.items() if v is not None}
+    try:
+        return dataclasses.replace(search, **given)
+    except ConfigError as e:
+        message = str(e)
+        for name, flag in SEARCH_FLAGS.items():
+            message = message.replace(f"search.{name}:", f"{flag}:")
+        raise ConfigError(message) from None

@@ -1,0 +1,1 @@
+"""Character-level language models (char-rnn style): the ``text`` task, generation, inspection."""

@@ -1,0 +1,82 @@
+"""The text task's commands: ``seq2seq inspect``, and ``generate`` / ``evaluate`` for character
+models."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from seq2seq.commands import Handler, add_device, search_options
+from seq2seq.errors import UserError
+from seq2seq.nextstep import evaluate_handler, sampling_args
+from seq2seq.text.vocab import TextDataError
+
+TASK = "text"
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("inspect", help="draw a character model's units over a text; find interpretable ones")
+    p.add_argument("-m", "--model", required=True, help="checkpoint of a character (text) model")
+    p.add_argument("--text", required=True, help="UTF-8 text file to run the model over")
+    p.add_argument("--layer", type=int, default=-1, help="recurrent layer (default: the last)")
+    p.add_argument("--state", default="", help="h, c (LSTM), or a gate (i f g o / r z n); default c for an "
+                   "LSTM, else h")  # fmt: skip
+    p.add_argument("--units", default="", help="comma-separated units to draw (default: the best per property)")
+    p.add_argument("--top", type=int, default=5, help="units listed per property (default 5)")
+    p.add_argument("--max-chars", type=int, default=2000, help="read at most this many characters (default 2000)")
+    p.add_argument("-o", "--out", default="inspect", help="output folder (inspect.html, inspect.png, units.json)")
+    add_device(p)
+    p.set_defaults(func=cmd_inspect)
+
+
+def generate_args(p: argparse.ArgumentParser) -> None:
+    sampling_args(p, "character", "the text to continue (default: the start of the training text)",
+                  "sample among the k likeliest characters")  # fmt: skip
+    p.add_argument("--top-p", type=float, help="nucleus sampling (default: search.top_p)")
+    p.add_argument("-o", "--output", help="also write the text to this file")
+
+
+def generate(args: argparse.Namespace) -> int:
+    from seq2seq.checkpoint import atomic_write
+    from seq2seq.inference import load_model
+    from seq2seq.text.generate import continue_text
+
+    if args.steps < 1:
+        raise UserError("--steps must be at least 1")
+    loaded = load_model(args.model, args.device, task=TASK, command="seq2seq generate")
+    s = search_options(loaded.cfg.search, temperature=args.temperature, top_k=args.top_k, top_p=args.top_p)
+    primer = args.primer if args.primer is not None else loaded.task.primer
+    loaded.task.vocab.check(primer, "--primer", strict=False)
+    text = continue_text(loaded.model, loaded.task.vocab, primer, args.steps, s.temperature, s.top_k, s.top_p,
+                         args.seed)  # fmt: skip
+    print(primer + text)
+    if args.output:
+        atomic_write(args.output, lambda f: f.write((primer + text).encode("utf-8")))
+        print(f"wrote {args.output}")
+    return 0
+
+
+GENERATE = Handler(generate_args, generate, "continue a text primer with a character model")
+EVALUATE = evaluate_handler(TASK, "bits per character", "characters")
+
+
+# -- inspect ---------------------------------------------------------------------------------
+def cmd_inspect(args: argparse.Namespace) -> int:
+    from seq2seq.inference import load_model
+    from seq2seq.text.inspect import inspect_units
+    from seq2seq.text.vocab import read_text
+
+    loaded = load_model(args.model, args.device, task=TASK, command="seq2seq inspect", reference=True)
+    text = read_text(args.text)[: args.max_chars]
+    if len(text) < 2:
+        raise TextDataError(f"{args.text}: fewer than 2 characters to read")
+    try:
+        chosen = [int(u) for u in args.units.split(",") if u.strip()]
+    except ValueError:
+        raise UserError(f"--units {args.units!r}: give unit numbers, e.g. --units 3,17") from None
+    report = inspect_units(loaded, text, Path(args.out), args.text, args.layer, args.state, chosen, args.top)
+    for prop, ranked in report["top_units"].items():
+        shown = ", ".join(f"{r['unit']} ({r['r']:+.2f})" for r in ranked) or "(constant in this text)"
+        print(f"{prop:16s} {shown}")
+    print(f"wrote {', '.join(report['files'])}")
+    return 0
