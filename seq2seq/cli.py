@@ -1,21 +1,25 @@
 """The ``seq2seq`` command line: the core sub-commands here, each recipe's own sub-commands and
 handlers in its command module (``registry.COMMANDS``; see ``seq2seq.commands``).
 
-Errors a user can fix (bad config, bad input file, wrong checkpoint) print one line,
-``seq2seq: error: ...``, and exit with status 2; nothing else is printed for them.
+Errors a user can fix (bad config, bad input file, wrong checkpoint, a full disk or a folder it
+may not write) print one line, ``seq2seq: error: ...``, and exit with status 2; nothing else is
+printed for them. SIGTERM and SIGHUP stop a command as Ctrl-C does.
 """
 
 from __future__ import annotations
 
 import argparse
+import errno
 import importlib
-import json
 import os
+import signal
 import sys
+import threading
 from pathlib import Path
 from types import ModuleType
 
-from seq2seq.commands import Handler, add_device
+from seq2seq import records
+from seq2seq.commands import Handler, add_device, writable_file, writable_folder
 from seq2seq.errors import USER_ERRORS, UserError
 from seq2seq.registry import COMMANDS
 
@@ -26,7 +30,6 @@ def command_modules() -> dict[str, ModuleType]:
 
 # -- train -----------------------------------------------------------------------------------
 def cmd_train(args: argparse.Namespace) -> int:
-    from seq2seq import checkpoint as ckpt_io
     from seq2seq.config import differences
     from seq2seq.registry import load_config
     from seq2seq.train import Trainer, latest_checkpoint
@@ -35,23 +38,21 @@ def cmd_train(args: argparse.Namespace) -> int:
     if args.device:
         overrides.append(f"train.device={args.device}")
     cfg = load_config(args.recipe, [*overrides, *([f"train.out_dir={args.out}"] if args.out else [])])
+    writable_folder(cfg.train.out_dir, "--out")  # before any data is read
     if args.resume is None:
         summary = Trainer.from_config(cfg).fit()
     else:
         path = latest_checkpoint(Path(cfg.train.out_dir)) if args.resume == "latest" else Path(args.resume)
-        task = ckpt_io.checkpoint_task(path)
-        if task != cfg.task:
-            raise ckpt_io.CheckpointError(f"{path}: a '{task}' checkpoint cannot resume a '{cfg.task}' recipe")
         if args.out and args.resume != "latest":
             overrides.append(f"train.out_dir={args.out}")
-        trainer = Trainer.resume(path, overrides)
+        trainer = Trainer.resume(path, overrides, task=cfg.task)
         ignored = [k for k, _, _ in differences(trainer.task.cfg, cfg) if k not in ("train.out_dir", "train.device")]
         if ignored:
             print(f"note: the run continues as it was configured; {args.recipe} now differs from it in "
                   f"{', '.join(ignored)}, which only a new run takes", file=sys.stderr)  # fmt: skip
         summary = trainer.fit()
     if "outputs" in summary:
-        print(json.dumps(summary, indent=2))
+        print(records.dumps(summary, indent=2))
     return 0
 
 
@@ -68,7 +69,7 @@ def default_evaluate() -> Handler:
 
         loaded = load_model(args.model, args.device)
         result = validate(loaded.task, loaded.model, loaded.device, loaded.cfg.train.amp, args.split)
-        print(json.dumps(result.metrics, indent=2))
+        print(records.dumps(result.metrics, indent=2))
         return 0
 
     return Handler(arguments, run)
@@ -167,6 +168,7 @@ def _all_flags(p: argparse.ArgumentParser, command: str) -> None:
 def cmd_average(args: argparse.Namespace) -> int:
     from seq2seq import checkpoint as ckpt_io
 
+    writable_file(args.output, "-o")
     paths = [Path(p) for p in args.checkpoints]
     if args.last:
         if len(paths) != 1 or not paths[0].is_dir():
@@ -194,7 +196,7 @@ def cmd_info(args: argparse.Namespace) -> int:
         "progress": ckpt.get("progress"),
         "config": ckpt["config"],
     }
-    print(json.dumps(info, indent=2))
+    print(records.dumps(info, indent=2))
     return 0
 
 
@@ -280,9 +282,31 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+# Write failures that are the user's to fix (a full disk, a read-only or foreign folder, a path
+# that is a folder): one line naming the file, not a traceback.
+WRITE_ERRORS = {
+    errno.ENOSPC: "free some space, or write elsewhere",
+    errno.EDQUOT: "free some space, or write elsewhere",
+    errno.EROFS: "write to a folder that is not read-only (--out / -o)",
+    errno.EACCES: "write to a folder you may write (--out / -o)",
+    errno.EPERM: "write to a folder you may write (--out / -o)",
+    errno.EISDIR: "give a file name, not a folder",
+    errno.ENOTDIR: "a part of the path is a file, not a folder",
+}
+
+
+def _interrupt(signum: int, frame) -> None:
+    """SIGTERM and SIGHUP end a command the way Ctrl-C does: what it writes is cleaned up (no
+    half-written file under a final name), and what it keeps on Ctrl-C it keeps."""
+    raise KeyboardInterrupt(signal.Signals(signum).name)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args, extra = parser.parse_known_args(argv)
+    handlers = {}
+    if threading.current_thread() is threading.main_thread():
+        handlers = {sig: signal.signal(sig, _interrupt) for sig in (signal.SIGTERM, signal.SIGHUP)}
     try:
         if getattr(args, "extra", False):
             return args.func(args, extra)
@@ -292,14 +316,25 @@ def main(argv: list[str] | None = None) -> int:
     except USER_ERRORS as e:
         print(f"seq2seq: error: {e}", file=sys.stderr)
         return 2
-    except KeyboardInterrupt:
-        print("seq2seq: interrupted", file=sys.stderr)
-        return 130
-    except BrokenPipeError:
-        # stdout's reader left (`... | head`): no traceback; the interpreter must not flush into
-        # the closed pipe again at exit.
-        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
-        return 141  # 128 + SIGPIPE, as a shell reports a command killed by it
+    except OSError as e:
+        if isinstance(e, BrokenPipeError):
+            # stdout's reader left (`... | head`): no traceback; the interpreter must not flush into
+            # the closed pipe again at exit.
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+            return 141  # 128 + SIGPIPE, as a shell reports a command killed by it
+        if e.errno not in WRITE_ERRORS:
+            raise
+        where = e.filename or "an output file"
+        print(f"seq2seq: error: {where}: {e.strerror} ({errno.errorcode[e.errno]}); {WRITE_ERRORS[e.errno]}",
+              file=sys.stderr)  # fmt: skip
+        return 2
+    except KeyboardInterrupt as e:
+        name = str(e) if str(e).startswith("SIG") else "SIGINT"
+        print(f"seq2seq: interrupted ({name})", file=sys.stderr)
+        return 128 + signal.Signals[name].value
+    finally:
+        for sig, previous in handlers.items():
+            signal.signal(sig, previous)
 
 
 if __name__ == "__main__":

@@ -15,8 +15,12 @@ from __future__ import annotations
 
 import argparse
 import sys
+import tempfile
 from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
+
+from seq2seq.errors import UserError
 
 
 @dataclass(frozen=True)
@@ -30,6 +34,35 @@ class Handler:
 
 def add_device(p: argparse.ArgumentParser) -> None:
     p.add_argument("--device", default="auto", help="auto (a GPU when there is one), cpu, cuda or cuda:N")
+
+
+def writable_file(path: str | Path, flag: str) -> Path:
+    """Check, before any work, that ``path`` can be written as a file (``flag`` names the option
+    in the message): not a folder, and its folder exists or can be made and takes new files."""
+    path = Path(path)
+    if path.is_dir():
+        raise UserError(f"{flag} {path}: a folder; give a file name")
+    writable_folder(path.parent, flag, shown=path)
+    return path
+
+
+def writable_folder(folder: str | Path, flag: str, shown: Path | None = None) -> Path:
+    """Check, before any work and without creating anything, that files can be created in
+    ``folder``: it, or the nearest folder above it that exists (where it would be made), is a
+    folder this process may write (not read-only, not someone else's)."""
+    folder = Path(folder)
+    shown = shown or folder
+    probe = folder
+    while not probe.exists() and probe != probe.parent:
+        probe = probe.parent
+    if not probe.is_dir():
+        raise UserError(f"{flag} {shown}: {probe} is a file, not a folder")
+    try:
+        with tempfile.TemporaryFile(dir=probe):  # made and gone at once: what a real write would meet
+            pass
+    except OSError as e:
+        raise UserError(f"{flag} {shown}: cannot write in {probe} ({e.strerror}); choose another folder") from None
+    return folder
 
 
 def warn(message: str) -> None:

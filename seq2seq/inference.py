@@ -58,5 +58,5 @@ def load_model(
         raise CheckpointError(f"{path}: its weights do not fit the model its config describes ({reason})") from None
     model.to(dev).eval()
     t = make_task(cfg)
-    t.restore(ckpt.get("task_state", {}), dims)
+    t.restore(ckpt.get("task_state", {}), dims, str(path))
     return Loaded(model, cfg, t, dev, path)

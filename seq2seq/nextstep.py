@@ -14,7 +14,6 @@ better; then the test split is scored once (``test_scores.json``).
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any, ClassVar
@@ -22,6 +21,7 @@ from typing import Any, ClassVar
 from torch import nn
 
 from seq2seq.config import key
+from seq2seq.records import write_json
 from seq2seq.task import Batch, Task, split_time
 
 
@@ -94,7 +94,7 @@ class NextStepTask(Task):
             scores["test"] = scored("test")
             line += f"; test {self.unit} {scores['test'][self.unit]:.4f}"
         path = out / "test_scores.json"
-        ckpt_io.atomic_write(path, lambda f: f.write((json.dumps(scores, indent=2) + "\n").encode("utf-8")))
+        write_json(path, scores)
         print(line)
         return {"final checkpoint (chosen on valid)": str(out / "final.pt"), "valid and test scores": str(path)}
 

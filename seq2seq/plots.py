@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import matplotlib
 
 matplotlib.use("Agg")  # no display on servers and CI
 import matplotlib.pyplot as plt  # noqa: E402
+
+from seq2seq.records import read  # noqa: E402
 
 
 def save_figure(fig, path: str | Path, dpi: int = 110) -> Path:
@@ -20,16 +21,9 @@ def save_figure(fig, path: str | Path, dpi: int = 110) -> Path:
     return Path(path)
 
 
-def read_metrics(path: str | Path) -> list[dict]:
-    path = Path(path)
-    if not path.exists():
-        return []
-    return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
-
-
 def plot_training(metrics_jsonl: str | Path, out_png: str | Path) -> Path:
     """Training loss per logged step, and each validation metric per evaluation."""
-    records = read_metrics(metrics_jsonl)
+    records = read(metrics_jsonl)
     train = [r for r in records if r.get("kind") == "train"]
     valid = [r for r in records if r.get("kind") == "valid"]
     keys = [k for k in (valid[0] if valid else {}) if k not in ("kind", "step", "epoch", "best")]
@@ -44,8 +38,4 @@ def plot_training(metrics_jsonl: str | Path, out_png: str | Path) -> Path:
         ax.plot([r["step"] for r in valid], [r.get(key) for r in valid], "o-")
         ax.set(xlabel="step", title=f"valid {key}")
     fig.tight_layout()
-    out_png = Path(out_png)
-    out_png.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(out_png, dpi=100)
-    plt.close(fig)
-    return out_png
+    return save_figure(fig, out_png, dpi=100)

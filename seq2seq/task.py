@@ -80,8 +80,9 @@ class Task(ABC):
         checkpoint a run resumes from: what was learnt from the data then (a subword model, the
         normalisation) is reused, not recomputed."""
 
-    def restore(self, state: dict[str, Any], dims: Dims) -> None:
-        """For inference: take back what ``state`` returned, without reading the training data."""
+    def restore(self, state: dict[str, Any], dims: Dims, where: str = "checkpoint") -> None:
+        """For inference: take back what ``state`` returned, without reading the training data.
+        ``where`` names the checkpoint file in messages."""
         self.dims = dims
 
     def state(self) -> dict[str, Any]:

@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import contextlib
 import copy
-import json
 import math
 import time
 import warnings
@@ -34,6 +33,7 @@ from torch import Tensor, nn
 from torch.utils.data import DataLoader
 
 from seq2seq import checkpoint as ckpt_io
+from seq2seq import records
 from seq2seq.config import Config, ConfigError, TrainConfig, differences, override, to_dict
 from seq2seq.errors import TrainingError
 from seq2seq.nn.models import build_model
@@ -137,11 +137,17 @@ class Trainer:
         self.dist = init_distributed()
         self.device = resolve_device(tc.device, self.dist.local_rank)
         self.out_dir = Path(tc.out_dir)
-        if checkpoint is None and self.dist.main and (existing := ckpt_io.step_checkpoints(self.out_dir)):
-            raise TrainingError(
-                f"{self.out_dir} already holds checkpoints ({existing[-1].name}); pass --resume to "
-                f"continue that run, or --out (train.out_dir) for a new one"
-            )
+        self._lock = None
+        if self.dist.main:
+            # One run writes a folder at a time; a second gets an error naming the first's process.
+            self._lock = ckpt_io.lock_run(self.out_dir)
+            ckpt_io.sweep_temp_files(self.out_dir)  # a writer killed mid-checkpoint left its temporary file
+            if checkpoint is None and (existing := ckpt_io.step_checkpoints(self.out_dir)):
+                self.release()
+                raise TrainingError(
+                    f"{self.out_dir} already holds checkpoints ({existing[-1].name}); pass --resume to "
+                    f"continue that run, or --out (train.out_dir) for a new one"
+                )
         self.model = model.to(self.device)
         self.optimizer = build_optimizer(self.model, tc, self.device)
         self.steps_per_epoch = max(1, len(self._shard(self.task.train_batches(0))) // max(1, tc.accum_steps))
@@ -152,8 +158,16 @@ class Trainer:
         self.best: float | None = None
         self.bad_evals = 0
         self.next_eval = tc.eval_every
+        self.seconds_before = 0.0  # training time of the sittings before this one (resumed runs)
+        self.saved_step = -1  # the step of the newest step checkpoint
+        self._purge_step: int | None = None
         if checkpoint is not None:
             self._restore(checkpoint)
+            self.saved_step = self.step
+            if self.dist.main:
+                # What a killed run logged past its checkpoint is logged again by this one.
+                records.truncate(self.out_dir / "metrics.jsonl", self.step)
+                self._purge_step = self.step + 1
         self.ddp = None
         if self.dist.enabled:
             ids = [self.device.index] if self.device.type == "cuda" else None
@@ -187,15 +201,27 @@ class Trainer:
         return cls(cfg.train, task, build_model(cfg.model, dims))
 
     @classmethod
-    def resume(cls, run: str | Path, overrides: Sequence[str] = ()) -> Trainer:
+    def resume(cls, run: str | Path, overrides: Sequence[str] = (), task: str | None = None) -> Trainer:
         """Continue a run from ``run`` (a run folder: its newest step checkpoint; or a checkpoint
         file) exactly as it was configured; ``overrides`` may change only ``RESUMABLE`` keys. The
-        run folder is the checkpoint's unless ``train.out_dir`` is overridden."""
+        run folder is the checkpoint's unless ``train.out_dir`` is overridden. ``task``: refuse a
+        checkpoint of another task (before any data is read)."""
         run = Path(run)
         path = latest_checkpoint(run) if run.is_dir() else run
-        ckpt = ckpt_io.load(path)
+        try:
+            ckpt = ckpt_io.load(path)
+        except ckpt_io.CheckpointError as e:
+            older = [p for p in ckpt_io.step_checkpoints(path.parent) if p != path and p.name < path.name]
+            if not older:
+                raise
+            raise ckpt_io.CheckpointError(
+                f"{e}. {path.parent} also holds {', '.join(p.name for p in older)}: continue from the newest of "
+                f"them with --resume {older[-1]}"
+            ) from None
         if "optimizer" not in ckpt:
             raise ckpt_io.CheckpointError(f"{path}: holds no training state (an averaged or selected checkpoint?)")
+        if task is not None and ckpt.get("task") != task:
+            raise ckpt_io.CheckpointError(f"{path}: a '{ckpt.get('task')}' checkpoint cannot resume a '{task}' recipe")
         saved = from_dict(ckpt["config"], str(path))
         overrides = [f"train.out_dir={path.parent}", *overrides]
         cfg = resume_config(saved, overrides, str(path))
@@ -216,7 +242,14 @@ class Trainer:
         p = ckpt["progress"]
         self.step, self.epoch, self.batch_index = p["step"], p["epoch"], p["batch"]
         self.best, self.bad_evals, self.next_eval = p["best"], p["bad_evals"], p["next_eval"]
+        self.seconds_before = float(p.get("seconds", 0.0))
         ckpt_io.set_rng_state(ckpt["rng"])
+
+    def release(self) -> None:
+        """Unlock the run folder (done at the end of ``fit``; a process that ends unlocks it too)."""
+        if self._lock is not None:
+            self._lock.close()
+            self._lock = None
 
     def _shard(self, batches: list[list[int]]) -> list[list[int]]:
         """Every world-th batch, cut to the same count on every rank so all ranks step together."""
@@ -232,7 +265,8 @@ class Trainer:
         if self._writer is None and self.dist.main:
             from torch.utils.tensorboard import SummaryWriter
 
-            self._writer = SummaryWriter(str(self.out_dir / "tensorboard"))
+            # purge_step: a resumed run drops the events a killed run wrote past its checkpoint
+            self._writer = SummaryWriter(str(self.out_dir / "tensorboard"), purge_step=self._purge_step)
         return self._writer
 
     # -- checkpoints -------------------------------------------------------------------------
@@ -254,6 +288,7 @@ class Trainer:
                 "best": self.best,
                 "bad_evals": self.bad_evals,
                 "next_eval": self.next_eval,
+                "seconds": self.seconds_before + (time.perf_counter() - self._started),
             },
             "task_state": self.task.state(),
         }
@@ -263,6 +298,7 @@ class Trainer:
             return None
         path = self.out_dir / f"step-{self.step:08d}.pt"
         ckpt_io.save(path, self._payload())
+        self.saved_step = self.step
         if improved:
             ckpt_io.atomic_write(self.out_dir / "best.pt", lambda f: f.write(path.read_bytes()))
         ckpt_io.prune(self.out_dir, self.cfg.keep_last)
@@ -273,7 +309,7 @@ class Trainer:
         if not self.dist.main:
             return
         with open(self.out_dir / "metrics.jsonl", "a", encoding="utf-8") as f:
-            f.write(json.dumps(record) + "\n")
+            f.write(records.dumps(record) + "\n")
         for k, v in record.items():
             if k not in ("step", "epoch", "kind") and isinstance(v, (int, float)):
                 self.writer.add_scalar(f"{record['kind']}/{k}", v, self.step)
@@ -311,7 +347,7 @@ class Trainer:
             "items": count,
             "seconds": seconds,
             "items_per_s": count / seconds,
-            "elapsed_s": now - self._started,
+            "elapsed_s": self.seconds_before + now - self._started,
         }
         self._log(record)
         if self._bar is not None:
@@ -393,7 +429,8 @@ class Trainer:
         metrics = self.evaluate()
         value = metrics[tc.metric]
         better = (lambda a, b: a < b) if self.mode == "min" else (lambda a, b: a > b)
-        improved = self.best is None or (math.isfinite(value) and better(value, self.best))
+        # A non-finite value (a diverged model) is never the best: best.pt keeps the last good one.
+        improved = math.isfinite(value) and (self.best is None or better(value, self.best))
         if improved:
             self.best = value
             self.bad_evals = 0
@@ -431,7 +468,14 @@ class Trainer:
             yield to_device(batch, self.device)
 
     def fit(self) -> dict[str, Any]:
-        """Train until the epochs, max_steps or patience run out. Returns a summary."""
+        """Train until the epochs, max_steps or patience run out. Returns a summary. The run
+        folder is unlocked at the end, however training ends."""
+        try:
+            return self._fit()
+        finally:
+            self.release()
+
+    def _fit(self) -> dict[str, Any]:
         from tqdm import tqdm
 
         tc = self.cfg
@@ -439,7 +483,8 @@ class Trainer:
         (self.ddp or self.model).train()
         self.schedule.apply(self.optimizer, self.step, self.epoch)
         self._started = self._logged_at = time.perf_counter()
-        stop = False
+        # A resumed run that already reached its budget trains no further (not one batch more).
+        stop = bool(tc.max_steps and self.step >= tc.max_steps) or bool(tc.patience and self.bad_evals >= tc.patience)
         if tc.progress and self.dist.main:
             # One bar per epoch, in batches, so it shows the epoch's ETA; hidden when stderr is not
             # a terminal (a log file gets the evaluation lines instead of carriage-return noise).
@@ -482,7 +527,9 @@ class Trainer:
         if self._count.item() > 0:
             self._report()
         self._check_nonfinite()
-        return self._finish(time.perf_counter() - self._started)
+        if self.saved_step != self.step:
+            self.save(improved=False)  # the steps after the last evaluation are not lost
+        return self._finish(self.seconds_before + time.perf_counter() - self._started)
 
     def _finish(self, seconds: float) -> dict[str, Any]:
         summary: dict[str, Any] = {"steps": self.step, "epochs": self.epoch, "best": self.best, "seconds": seconds}
@@ -501,7 +548,7 @@ class Trainer:
             model.eval()
             outputs.update(self.task.after_training(model, str(self.out_dir)))
         summary["outputs"] = outputs
-        (self.out_dir / "summary.json").write_text(json.dumps(summary, indent=2) + "\n", encoding="utf-8")
+        records.write_json(self.out_dir / "summary.json", summary)
         return summary
 
 

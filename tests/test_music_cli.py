@@ -108,6 +108,10 @@ def test_generate_bad_input(tmp_path, roll_model, capsys, monkeypatch):
     one_error_line(capsys, "--steps must be at least 1")
     assert main(["generate", "-m", str(roll_model), "--temperature", "-1", "--device", "cpu"]) == 2
     one_error_line(capsys, "--temperature: must be at least 0, got -1.0")
+    assert main(["generate", "-m", str(roll_model), "--temperature", "nan", "--device", "cpu"]) == 2
+    one_error_line(capsys, "--temperature: expected a finite number, got nan")
+    assert main(["generate", "-m", str(roll_model), "-o", str(tmp_path / "out.wav"), "--device", "cpu"]) == 2
+    one_error_line(capsys, "out.wav: a piano-roll model writes MIDI")
     assert main(["generate", "-m", str(roll_model), "--top-k", "-2", "--device", "cpu"]) == 2
     one_error_line(capsys, "--top-k: must be at least 0, got -2")
     # --top-p is a text model's flag: a music checkpoint's generate does not take it

@@ -75,6 +75,9 @@ def test_generate_bad_input(tmp_path, text_model, capsys):
     one_error_line(capsys, "--top-p: must be at most 1, got 1.5")
     assert main(["generate", "-m", str(text_model), "--top-p", "0", "--device", "cpu"]) == 2
     one_error_line(capsys, "--top-p: must be above 0, got 0.0")
+    for value in ("nan", "inf"):
+        assert main(["generate", "-m", str(text_model), "--temperature", value, "--device", "cpu"]) == 2
+        one_error_line(capsys, f"--temperature: expected a finite number, got {value}")
     assert main(["generate", "-m", str(text_model), "--temperature", "-0.5", "--device", "cpu"]) == 2
     one_error_line(capsys, "--temperature: must be at least 0, got -0.5")
     assert main(["generate", "-m", str(text_model), "--primer", "", "--device", "cpu"]) == 2

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from seq2seq.commands import Handler, search_options
+from seq2seq.commands import Handler, search_options, writable_file
 from seq2seq.errors import UserError
 from seq2seq.nextstep import evaluate_handler, sampling_args
 
@@ -27,6 +27,12 @@ def generate(args: argparse.Namespace) -> int:
 
     if args.steps < 1:
         raise UserError("--steps must be at least 1")
+    out = Path(args.output)
+    if not out.suffix:
+        out = out.with_suffix(".mid")
+    if out.suffix.lower() not in (".mid", ".midi"):
+        raise UserError(f"-o {out}: a piano-roll model writes MIDI; give a .mid or .midi file name (or no suffix)")
+    writable_file(out, "-o")
     loaded = load_model(args.model, args.device, task=TASK, command="seq2seq generate")
     search = search_options(loaded.cfg.search, temperature=args.temperature, top_k=args.top_k)
     grid = loaded.cfg.data.grid
@@ -35,9 +41,6 @@ def generate(args: argparse.Namespace) -> int:
         primer, dropped = midi_to_roll(args.primer, grid)
         if dropped:
             warn(f"{args.primer}: dropped {dropped} primer notes outside the 88 piano keys")
-    out = Path(args.output)
-    if out.suffix.lower() not in (".mid", ".midi"):
-        out = out.with_suffix(".mid")
     out, png, primed = write_continuation(loaded, out, args.steps, search.temperature, search.top_k, args.seed, primer,
                                   args.bpm)  # fmt: skip
     print(f"wrote {out} ({primed} primer + {args.steps} generated frames on the {grid} grid) and {png}")

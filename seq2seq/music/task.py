@@ -191,7 +191,7 @@ class MusicTask(NextStepTask):
     def state(self) -> dict[str, Any]:
         return {"grid": self.cfg.data.grid, "primer": self.primer, "problems": self.problems}
 
-    def restore(self, state: dict[str, Any], dims: Dims) -> None:
+    def restore(self, state: dict[str, Any], dims: Dims, where: str = "checkpoint") -> None:
         self.dims = dims
         self.primer = state.get("primer", [])
         self.problems = list(state.get("problems", []))

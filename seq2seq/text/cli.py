@@ -6,7 +6,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from seq2seq.commands import Handler, add_device, search_options
+from seq2seq.commands import Handler, add_device, search_options, writable_file, writable_folder
 from seq2seq.errors import UserError
 from seq2seq.nextstep import evaluate_handler, sampling_args
 from seq2seq.text.vocab import TextDataError
@@ -43,6 +43,8 @@ def generate(args: argparse.Namespace) -> int:
 
     if args.steps < 1:
         raise UserError("--steps must be at least 1")
+    if args.output:
+        writable_file(args.output, "-o")
     loaded = load_model(args.model, args.device, task=TASK, command="seq2seq generate")
     s = search_options(loaded.cfg.search, temperature=args.temperature, top_k=args.top_k, top_p=args.top_p)
     primer = args.primer if args.primer is not None else loaded.task.primer
@@ -66,6 +68,7 @@ def cmd_inspect(args: argparse.Namespace) -> int:
     from seq2seq.text.inspect import inspect_units
     from seq2seq.text.vocab import read_text
 
+    writable_folder(args.out, "-o")
     loaded = load_model(args.model, args.device, task=TASK, command="seq2seq inspect", reference=True)
     text = read_text(args.text)[: args.max_chars]
     if len(text) < 2:

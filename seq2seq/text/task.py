@@ -103,7 +103,8 @@ class TextTask(NextStepTask):
         if self.splits is None:  # restored from a checkpoint: read the text the run was trained on
             self.splits = self.read_splits()
         text = self.splits[split]
-        self.vocab.check(text, f"{self.where} ({split} split)", strict=True)
+        before = "".join(self.splits[s] for s in SPLITS[: SPLITS.index(split)])
+        self.vocab.check(text, f"{self.where} ({split} split)", strict=True, first_line=before.count("\n") + 1)
         return self.vocab.encode(text)
 
     def has_split(self, split: str) -> bool:
@@ -121,7 +122,7 @@ class TextTask(NextStepTask):
     def state(self) -> dict[str, Any]:
         return {"chars": self.vocab.chars if self.vocab else [], "primer": self.primer}
 
-    def restore(self, state: dict[str, Any], dims: Dims) -> None:
+    def restore(self, state: dict[str, Any], dims: Dims, where: str = "checkpoint") -> None:
         self.dims = dims
         self.vocab = CharVocab(state["chars"])
         self.primer = state.get("primer", "")

@@ -70,14 +70,15 @@ class CharVocab:
     def unseen(self, text: str) -> list[str]:
         return sorted({c for c in text if c not in self.index})
 
-    def check(self, text: str, where: str, strict: bool) -> None:
+    def check(self, text: str, where: str, strict: bool, first_line: int = 1) -> None:
         """Error (strict) or warn about characters the model never saw, naming the first one's
-        line and column."""
+        line (counted from ``first_line``: a split's lines are named by their line in the file)
+        and column."""
         missing = self.unseen(text)
         if not missing:
             return
         first = min(text.index(c) for c in missing)
-        line = text.count("\n", 0, first) + 1
+        line = text.count("\n", 0, first) + first_line
         column = first - (text.rfind("\n", 0, first) + 1) + 1
         shown = " ".join(repr(c) for c in missing[:10]) + (" ..." if len(missing) > 10 else "")
         message = (

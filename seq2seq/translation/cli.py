@@ -8,9 +8,8 @@ import argparse
 import json
 import sys
 
-from seq2seq.commands import Handler, add_device, search_options, warn
-from seq2seq.translation.translate import TranslateError
-from seq2seq.translation.translator import BATCH_TOKENS
+from seq2seq.commands import Handler, add_device, search_options, warn, writable_file
+from seq2seq.translation.translator import BATCH_TOKENS, TranslateError
 
 
 def add_search(p: argparse.ArgumentParser, length_penalty: bool = True) -> None:
@@ -62,6 +61,10 @@ def translator_of(loaded, args: argparse.Namespace, quiet: bool = False):
 def cmd_translate(args: argparse.Namespace) -> int:
     from seq2seq.translation.translate import run
 
+    if args.output:
+        writable_file(args.output, "-o")  # before translating, not after
+    if args.attention_plot:
+        writable_file(args.attention_plot, "--attention-plot")
     loaded = load(args.model, args.device, "translate")
     search = options(loaded, args, args.nbest)
     run(
@@ -84,6 +87,7 @@ def cmd_select(args: argparse.Namespace) -> int:
     from seq2seq.translation.bleu import score
     from seq2seq.translation.text import read_parallel
 
+    writable_file(args.output, "-o")
     src, ref = read_parallel(args.src, args.ref, "validation")
     grid = []
     for path in args.checkpoints:

@@ -20,6 +20,7 @@ from torch import nn
 from seq2seq.config import Config, ConfigError, Section, key
 from seq2seq.errors import CheckpointError
 from seq2seq.nn.models import Dims
+from seq2seq.records import write_json
 from seq2seq.task import Batch, LossOutput, State, Task, eval_batches, length_batches, pad
 from seq2seq.translation import numbers
 from seq2seq.translation.subwords import BOS, EOS, PAD, Subwords, build
@@ -253,11 +254,11 @@ class TranslationTask(Task):
             "max_tgt_len": self.max_tgt_len,
         }
 
-    def restore(self, state: dict[str, Any], dims: Dims) -> None:
-        loaded = Subwords.from_state(state.get("subwords"), "checkpoint")
+    def restore(self, state: dict[str, Any], dims: Dims, where: str = "checkpoint") -> None:
+        loaded = Subwords.from_state(state.get("subwords"), where)
         if (loaded.src_size, loaded.tgt_size) != (dims.input_vocab, dims.output_size):
             raise CheckpointError(
-                f"checkpoint: its SentencePiece model has {loaded.src_size}/{loaded.tgt_size} pieces but the network "
+                f"{where}: its SentencePiece model has {loaded.src_size}/{loaded.tgt_size} pieces but the network "
                 f"was built for {dims.input_vocab}/{dims.output_size}: the subword model and weights do not belong "
                 "together"
             )
@@ -283,7 +284,7 @@ class TranslationTask(Task):
             hyps = translator.best(src, self.cfg.search)
             write_lines(out / "test.hyp", hyps)
             result = score(hyps, ref)
-            (out / "test_scores.json").write_text(json.dumps(result.as_dict(), indent=2) + "\n", encoding="utf-8")
+            write_json(out / "test_scores.json", result.as_dict())
             print(f"test: {result.bleu_text}\n      {result.chrf_text}", file=sys.stderr)
             outputs["test translations"] = str(out / "test.hyp")
             outputs["test scores"] = str(out / "test_scores.json")

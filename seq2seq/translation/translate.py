@@ -17,13 +17,8 @@ from tqdm import tqdm
 
 from seq2seq.checkpoint import atomic_write
 from seq2seq.config import SearchConfig
-from seq2seq.errors import UserError
 from seq2seq.translation.text import count_lines, iter_binary_lines, iter_lines
-from seq2seq.translation.translator import Translator
-
-
-class TranslateError(UserError, ValueError):
-    """Options that cannot work together; the message says what to change."""
+from seq2seq.translation.translator import TranslateError, Translator
 
 
 def windows(lines: Iterable[str], size: int) -> Iterator[list[str]]:
@@ -105,6 +100,8 @@ def run(
         if kept is None:
             where = f"line {plot_line}" if plot_line else "a non-empty line"
             raise TranslateError(f"--attention-plot: the input ({count} lines) has no {where} to plot")
+        if not kept[0].strip():
+            raise TranslateError(f"--plot-line {plot_line}: that line is empty; choose a line with text to plot")
         from seq2seq.translation.plots import plot_attention
 
         plot_attention(*translator.attention(*kept), plot)

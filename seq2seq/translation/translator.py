@@ -6,12 +6,14 @@ Used by validation during training, by ``seq2seq translate`` and by ``seq2seq ev
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Sequence
 
 import torch
 from torch import Tensor, nn
 
 from seq2seq.config import SearchConfig
+from seq2seq.errors import UserError
 from seq2seq.runtime import autocast
 from seq2seq.search import Hypothesis, beam_search, max_lengths
 from seq2seq.task import pad
@@ -19,6 +21,12 @@ from seq2seq.translation.subwords import BOS, EOS, PAD, Subwords
 
 # Pieces after which a long input is best cut: sentence and clause ends.
 BREAKS = (".", "!", "?", ";", ":", ",")
+# Where a long line is first split: after a sentence's end (and closing quotes or brackets).
+SENTENCE_END = re.compile(r"(?<=[.!?…])[\"'»”’)\]]*\s+")
+
+
+class TranslateError(UserError, ValueError):
+    """Options that cannot work together; the message says what to change."""
 
 
 # Padded source subwords per batch of a search: bounds memory; the speed is flat around it.
@@ -88,7 +96,9 @@ class Translator:
     """Raw text lines in, detokenised translations out, with a trained model and its subwords.
 
     ``max_src_len`` is the longest source the model was trained on: a longer input is translated
-    in pieces of at most that length, and ``warn`` is told which line it was. ``amp`` and
+    sentence by sentence (a model trained on single sentences ends its output after the first
+    one it reads), a sentence still too long in pieces cut at clause ends, and ``warn`` is told
+    which line it was. ``amp`` and
     ``batch_tokens`` are how the search runs (``search_ids``); what it searches for is the
     ``SearchConfig`` given to each call.
     """
@@ -120,10 +130,10 @@ class Translator:
         for i, ids in enumerate(encoded):
             parts = [ids]
             if self.max_src_len > 0 and len(ids) > self.max_src_len:
-                parts = split_long(ids, self.subwords.src_pieces(ids), self.max_src_len)
+                parts = self.pieces(lines[i])
                 self.warn(
                     f"line {first_line + i}: {len(ids)} subwords, more than the {self.max_src_len} the model was "
-                    f"trained on; translated in {len(parts)} pieces"
+                    f"trained on; translated in {len(parts)} pieces, sentence by sentence"
                 )
             sources.extend(parts)
             owner.extend([i] * len(parts))
@@ -138,9 +148,21 @@ class Translator:
                 texts = self.subwords.decode_tgt([h.tokens for h in hyps])
                 out[i] = [(t, h.score) for t, h in zip(texts, hyps, strict=True)]
             else:  # pieces of a long line: the best of each, joined
-                tokens = [t for hyps in parts for t in hyps[0].tokens]
-                out[i] = [(self.subwords.decode_tgt([tokens])[0], sum(h[0].score for h in parts))]
+                texts = self.subwords.decode_tgt([hyps[0].tokens for hyps in parts])
+                out[i] = [(" ".join(t for t in texts if t), sum(h[0].score for h in parts))]
         return out
+
+    def pieces(self, line: str) -> list[list[int]]:
+        """Source ids of a too-long line in parts the model can handle: its sentences, and a
+        sentence longer than ``max_src_len`` cut at clause ends (``split_long``)."""
+        parts: list[list[int]] = []
+        sentences = [s for s in SENTENCE_END.split(line.strip()) if s.strip()]
+        for ids in self.subwords.encode_src(sentences):
+            if len(ids) > self.max_src_len:
+                parts.extend(split_long(ids, self.subwords.src_pieces(ids), self.max_src_len))
+            elif ids:
+                parts.append(ids)
+        return parts
 
     def best(self, lines: Sequence[str], search: SearchConfig) -> list[str]:
         """The best translation of each line."""
@@ -158,5 +180,5 @@ class Translator:
         tgt_in = torch.tensor([[BOS, *tgt]], device=device)
         _, weights = self.model.decoder(tgt_in, state)
         if weights is None:
-            raise ValueError("this model has no attention (model.attention = 'none'): nothing to plot")
+            raise TranslateError("this model has no attention (model.attention = 'none'): nothing to plot")
         return self.subwords.src_pieces(src), [*self.subwords.tgt_pieces(tgt), "</s>"], weights[0].float().cpu()

@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 from pathlib import Path
 
-from seq2seq.commands import Handler, add_device
+from seq2seq.commands import Handler, add_device, writable_folder
 from seq2seq.errors import UserError
-from seq2seq.video.decode import TIMEOUT, OpenError, clip_name, is_url
+from seq2seq.records import write_json
+from seq2seq.video.decode import TIMEOUT, OpenError, clip_name, is_url, unique_names
 from seq2seq.video.label import LabelError
 
 COLUMNS = ("accuracy", "edit", "f1@10", "f1@25", "f1@50")
@@ -67,6 +67,7 @@ def cmd_extract(args: argparse.Namespace) -> int:
     from seq2seq.video.features import Extraction, Extractor, extract
     from seq2seq.video.label import expand_clips
 
+    writable_folder(args.out, "-o")
     spec = Extraction(args.backbone, args.weights, args.size, args.fps, args.audio, args.n_mels, args.seed)
     extractor = Extractor(spec, resolve_device(args.device), args.batch_size)
     labels = Path(args.labels) if args.labels else None
@@ -102,7 +103,7 @@ def cmd_label(args: argparse.Namespace) -> int:
     if args.stream:
         labeller.check_stream()
     clips = expand_clips(args.clips)
-    out = Path(args.out)
+    out = writable_folder(args.out, "-o")
     truth = Path(args.truth) if args.truth else None
     if truth is not None and truth.is_file() and len(clips) > 1:
         raise LabelError(f"--truth {truth}: one file for {len(clips)} clips; give a folder of NAME.txt / NAME.csv")
@@ -111,22 +112,30 @@ def cmd_label(args: argparse.Namespace) -> int:
     annotate = Path(args.annotate) if args.annotate else None
     overall = Scores(background=frozenset(loaded.cfg.data.background))
     failed: dict[str, str] = {}
+    names = unique_names(clips)  # clips of different folders with one file name get distinct outputs
+    for clip, name in names.items():
+        if name != clip_name(clip):
+            print(f"{clip}: labelled as '{name}' (another clip has the name '{clip_name(clip)}')", file=sys.stderr)
     for clip in clips:
+        name = names[clip]
         clip_truth = truth if (truth is not None and truth.is_file()) else None
         if truth is not None and truth.is_dir():
             clip_truth = find_label_file(clip, truth)
+            if clip_truth is None:
+                print(f"seq2seq: warning: --truth {truth}: no {clip_name(clip)}.txt or .csv for {clip}; it is "
+                      "labelled without scores", file=sys.stderr)  # fmt: skip
         clip_annotate = None
         if annotate is not None:
-            clip_annotate = (
-                annotate if len(clips) == 1 and annotate.suffix else annotate / f"{clip_name(clip)}.annotated.mp4"
-            )
+            clip_annotate = annotate if len(clips) == 1 and annotate.suffix else annotate / f"{name}.annotated.mp4"
         shown = clip_name(clip) if is_url(clip) else clip.name
 
         def show(seg, shown=shown):
             print(f"{shown}  {seg.start:8.2f} - {seg.end:8.2f} s  {seg.label}  ({seg.confidence:.2f})", flush=True)
 
         try:
-            result = labeller.label(clip, out, args.stream, clip_truth, clip_annotate, show if args.stream else None)
+            result = labeller.label(
+                clip, out, args.stream, clip_truth, clip_annotate, show if args.stream else None, name=name
+            )
         except OpenError:
             raise  # a URL that cannot be opened is the user's to fix: one line, exit status 2
         except Interrupted as e:
@@ -141,7 +150,7 @@ def cmd_label(args: argparse.Namespace) -> int:
             continue
         line = f"{clip}: {len(result.labels)} frames, {len(result.segments)} segments -> {result.outputs['labels']}"
         if result.scores is not None:
-            overall.add([labeller.task.labels[c] for c in result.labels], result.truth, name=clip_name(clip))
+            overall.add([labeller.task.labels[c] for c in result.labels], result.truth, name=name)
             line += "  " + "  ".join(f"{k} {result.scores[k]:.1f}" for k in COLUMNS)
         print(line)
         for what, path in result.outputs.items():
@@ -221,9 +230,7 @@ def evaluate(args: argparse.Namespace) -> int:
         label = f"pooled ({int(pooled_summary['videos'])} videos)"
         print(f"{label:<24}" + "".join(f"{pooled_summary[c]:>10.1f}" for c in COLUMNS))
     if args.json:
-        from seq2seq.video.layout import write_text
-
-        write_text(args.json, json.dumps(report, indent=2) + "\n")
+        write_json(args.json, report)
     return 0
 
 

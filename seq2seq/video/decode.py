@@ -61,6 +61,35 @@ def clip_name(source: Source) -> str:
     return stem or parts.scheme
 
 
+def unique_names(sources: list[Source], taken: dict[str, str] | None = None) -> dict[Source, str]:
+    """The output name of each clip: its ``clip_name``, unless another clip of ``sources`` (or a
+    different source in ``taken``: name -> source already written under it) has the same name;
+    then the clip's folder is put in front (``a/x.mp4``, ``b/x.mp4`` -> ``a-x``, ``b-x``), and a
+    number if that still repeats. Deterministic: the same clips give the same names."""
+    taken = dict(taken or {})
+    by_name: dict[str, list[Source]] = {}
+    for s in sources:
+        by_name.setdefault(clip_name(s), []).append(s)
+    names: dict[Source, str] = {}
+    for s in sources:
+        name = clip_name(s)
+        owner = taken.get(name)
+        if len({str(x) for x in by_name[name]}) > 1 or (owner is not None and owner != source_id(s)):
+            parent = Path(str(s)).parent.name if not is_url(s) else urlsplit(str(s)).hostname or "url"
+            base = f"{re.sub(r'[^A-Za-z0-9._-]', '_', parent) or 'clip'}-{name}"
+            name, n = base, 2
+            while name in taken and taken[name] != source_id(s):
+                name, n = f"{base}-{n}", n + 1
+        names[s] = name
+        taken[name] = source_id(s)
+    return names
+
+
+def source_id(source: Source) -> str:
+    """What identifies a clip's source: its absolute path, or the URL."""
+    return str(source) if is_url(source) else str(Path(source).resolve())
+
+
 @dataclass
 class Sample:
     """One sampled frame: its index at the target rate, its time, the decoded frame it shows."""

@@ -29,12 +29,12 @@ def demo(out: Path, device: str) -> dict[str, str]:
     import torch
 
     from seq2seq.inference import load_model
+    from seq2seq.records import write_json
     from seq2seq.registry import load_config
     from seq2seq.runtime import resolve_device
     from seq2seq.train import Trainer
     from seq2seq.video.features import Extraction, Extractor, extract
     from seq2seq.video.label import Labeller
-    from seq2seq.video.layout import write_text
     from seq2seq.video.synth import write_clips
 
     root = out / "video"
@@ -73,7 +73,7 @@ def demo(out: Path, device: str) -> dict[str, str]:
     tested, _ = loaded.task.score(loaded.model, loaded.task.videos("test"))
     overall = tested.summary()
     report = run / "test_scores.json"
-    write_text(report, json.dumps({"overall": overall, "videos": tested.per_video}, indent=2) + "\n")
+    write_json(report, {"overall": overall, "videos": tested.per_video})
     print(f"  test clips ({int(overall['videos'])}, scored once): " + "  ".join(f"{k} {overall[k]:.1f}" for k in keys))
 
     clip = test[0]

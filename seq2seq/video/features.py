@@ -13,7 +13,10 @@ local backbone) so a checkpoint trained on them can label new clips the same way
 
 from __future__ import annotations
 
+import hashlib
 import json
+import re
+import sys
 import time
 from collections.abc import Iterator
 from dataclasses import asdict, dataclass
@@ -24,7 +27,7 @@ import torch
 from torch import nn
 
 from seq2seq.errors import UserError
-from seq2seq.video.decode import Frames, Sample, Source, clip_name
+from seq2seq.video.decode import Frames, Sample, Source, clip_name, is_url, source_id, unique_names
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
@@ -67,6 +70,43 @@ def strip_classifier(model: nn.Module) -> nn.Module:
     return model
 
 
+# What torchvision's builders set besides num_classes when they load these models' weights.
+BUILDER_ARGS = {
+    "inception_v3": {"transform_input": True, "aux_logits": True, "init_weights": False},
+    "googlenet": {"transform_input": True, "aux_logits": True, "init_weights": False},
+}
+
+
+def fetch_weights(weights, spec: Extraction) -> Path:
+    """The file of torchvision weights ``weights``: from torch's cache (downloaded into it when
+    missing), its SHA-256 checked against the hash prefix in its published name every time, before
+    it is loaded, so a file altered in the cache is refused rather than loaded (torchvision checks
+    only while downloading, and loads with weights_only=False)."""
+    url = weights.url
+    filename = url.rsplit("/", 1)[-1]
+    cached = Path(torch.hub.get_dir()) / "checkpoints" / filename
+    found = re.search(r"-([a-f0-9]{6,})\.", filename)
+    prefix = found.group(1) if found else None
+    if not cached.is_file():
+        cached.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            torch.hub.download_url_to_file(url, str(cached), hash_prefix=prefix, progress=True)
+        except (OSError, RuntimeError, ValueError) as e:
+            raise BackboneError(
+                f"{spec.backbone} weights {spec.weights}: cannot fetch {url} ({str(e).splitlines()[0][:120]}); "
+                f"offline, put the file at {cached}, give a local weights file with --weights FILE, or use "
+                "--weights none"
+            ) from None
+    if prefix is not None:
+        digest = hashlib.sha256(cached.read_bytes()).hexdigest()
+        if not digest.startswith(prefix):
+            raise BackboneError(
+                f"{cached}: its SHA-256 ({digest[:12]}...) does not start with {prefix}, the hash its published "
+                "name carries: the file was altered or damaged; delete it and fetch it again"
+            )
+    return cached
+
+
 def load_backbone(spec: Extraction, state: dict | None = None) -> nn.Module:
     """The backbone of ``spec`` without its classifier, in eval mode, on the CPU. ``state`` (a
     state dict, e.g. from a checkpoint) takes precedence over ``spec.weights``."""
@@ -87,7 +127,12 @@ def load_backbone(spec: Extraction, state: dict | None = None) -> nn.Module:
                 f"'{spec.weights}' is not a weights name of {spec.backbone}; use one of {choices}, "
                 "a local weights file, or none"
             )
-        model = torchvision.models.get_model(spec.backbone, weights=spec.weights)
+        weights = builder_weights[spec.weights]
+        state = torch.load(fetch_weights(weights, spec), map_location="cpu", weights_only=True)
+        kwargs = {"num_classes": len(weights.meta["categories"]), **BUILDER_ARGS.get(spec.backbone, {})}
+        with torch.random.fork_rng(devices=[]):
+            model = torchvision.models.get_model(spec.backbone, weights=None, **kwargs)
+        model.load_state_dict(state)
         return strip_classifier(model).eval()
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(spec.seed)
@@ -199,6 +244,28 @@ class Extractor:
         return None if named else {k: v.cpu() for k, v in self.model.state_dict().items()}
 
 
+def source_record(video: Source) -> dict:
+    """What identifies the file a clip's features were made from: its absolute path, size and
+    modification time (a URL: the URL alone)."""
+    if is_url(video):
+        return {"path": str(video)}
+    stat = Path(video).stat()
+    return {"path": source_id(video), "size": stat.st_size, "mtime_ns": stat.st_mtime_ns}
+
+
+def read_sources(out: Path) -> dict[str, dict]:
+    """The layout's sources.json (name -> source record); empty if there is none."""
+    path = out / "sources.json"
+    if not path.is_file():
+        return {}
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except (json.JSONDecodeError, UnicodeDecodeError) as e:
+        from seq2seq.video.layout import LayoutError
+
+        raise LayoutError(f"{path}: not readable JSON ({e}); delete it to extract every clip again") from None
+
+
 @dataclass
 class ExtractReport:
     done: list[str]
@@ -242,7 +309,12 @@ def extract(
     progress: bool = True,
 ) -> ExtractReport:
     """Features (and frame labels, when a clip has a label file) of each clip into the layout at
-    ``out``. A clip that fails is reported and the others go on."""
+    ``out``. A clip that fails is reported and the others go on.
+
+    Each clip's outputs are named after it (``decode.unique_names``: clips of different folders
+    with the same file name get distinct names, said on stderr), and ``sources.json`` records which
+    file each name came from (path, size, modification time): a clip counts as already done only
+    when its own source, unchanged, was extracted under that name."""
     from tqdm import tqdm
 
     from seq2seq.video.layout import (
@@ -260,16 +332,23 @@ def extract(
     mapping = read_mapping(mapping_path) if mapping_path.is_file() else []
     report = ExtractReport([], [], {}, 0, 0.0)
     started = time.perf_counter()
+    recorded = read_sources(out)
+    named = unique_names(videos, {name: record["path"] for name, record in recorded.items()})
+    for video, name in named.items():
+        if name != clip_name(video):
+            print(f"extract-features: {video} is stored as '{name}': another clip has the name '{clip_name(video)}'",
+                  file=sys.stderr)  # fmt: skip
     names = []
     bar = tqdm(videos, unit="clip", disable=not progress, dynamic_ncols=True)
     for video in bar:
-        name = clip_name(video)
+        name = named[video]
         names.append(name)
         target = out / "features" / f"{name}.npy"
         label_file = find_label_file(video, labels)
         if (
             target.is_file()
             and not overwrite
+            and recorded.get(name) == source_record(video)
             and (label_file is None or (out / "groundTruth" / f"{name}.txt").is_file())
         ):
             report.skipped.append(name)
@@ -286,6 +365,8 @@ def extract(
         if frame_labels is not None:
             mapping += sorted(set(frame_labels) - set(mapping))
             write_text(out / "groundTruth" / f"{name}.txt", "".join(f"{x}\n" for x in frame_labels))
+        recorded[name] = source_record(video)
+        write_text(out / "sources.json", json.dumps(recorded, indent=2) + "\n")
         report.done.append(name)
         report.frames += len(times)
         report.seconds = time.perf_counter() - started

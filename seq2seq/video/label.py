@@ -83,10 +83,11 @@ class Result:
 
 
 class Interrupted(KeyboardInterrupt):
-    """Ctrl-C during streaming labelling, after the frames labelled so far were written: ``result``."""
+    """Ctrl-C (or SIGTERM, SIGHUP) during streaming labelling, after the frames labelled so far
+    were written: ``result``; the exception's text is the signal's name."""
 
-    def __init__(self, result: Result) -> None:
-        super().__init__(f"interrupted after {len(result.labels)} frames")
+    def __init__(self, result: Result, signal: str = "SIGINT") -> None:
+        super().__init__(signal)
         self.result = result
 
 
@@ -184,9 +185,11 @@ class Labeller:
         truth: Path | None = None,
         annotate: Path | None = None,
         on_segment: Callable[[Segment], None] | None = None,
+        name: str | None = None,
     ) -> Result:
-        """Label one clip (a file or a URL) and write its outputs; raises on a clip that cannot be
-        read, leaving nothing behind. With ``stream``, labelling that stops early keeps what it
+        """Label one clip (a file or a URL) and write its outputs, named ``name`` (default: the
+        clip's ``clip_name``); raises on a clip that cannot be read or whose ``truth`` does not
+        fit, leaving nothing of its own behind. With ``stream``, labelling that stops early keeps what it
         labelled (outputs that cover the frames so far, ``"stopped"`` in the segments file): on
         Ctrl-C it then raises ``Interrupted`` (a KeyboardInterrupt carrying the result), when the
         source breaks off (a network drop, a truncated file) a DecodeError that says what was kept."""
@@ -228,20 +231,24 @@ class Labeller:
             segments = Segmenter(names).finish_all(kept, end)
             for seg in segments[len(segmenter.segments) :] if on_segment is not None else []:
                 on_segment(seg)
-        result = self._write(clip, out_dir, kept, segments, truth if stopped is None else None, frames, stopped)
+        name = name or clip_name(clip)
+        result = self._write(clip, name, out_dir, kept, segments, truth if stopped is None else None, frames, stopped)
         if annotate is not None and writer is None:
             annotator = Annotator(annotate, self.spec.fps)
             try:
                 for s in Frames(clip, self.spec.fps, timeout=self.timeout):
                     annotator.write(s, names[result.labels[s.index]], kept[s.index][4])
                 annotator.close()
-            except BaseException:
+            except BaseException as e:
                 annotator.abort()
+                if not isinstance(e, KeyboardInterrupt):  # a clip that fails keeps no outputs
+                    for path in result.outputs.values():
+                        Path(path).unlink(missing_ok=True)
                 raise
         if annotate is not None:
             result.outputs["annotated"] = str(annotate)
         if isinstance(stopped, KeyboardInterrupt):
-            raise Interrupted(result) from None
+            raise Interrupted(result, str(stopped) if str(stopped).startswith("SIG") else "SIGINT") from None
         if stopped is not None:
             raise DecodeError(f"{stopped}; kept the {len(kept)} frames labelled before that in {out_dir}") from None
         return result
@@ -249,6 +256,7 @@ class Labeller:
     def _write(
         self,
         clip: Source,
+        name: str,
         out_dir: Path,
         kept: list[tuple[int, float, int, int, float]],
         segments: list[Segment],
@@ -256,13 +264,32 @@ class Labeller:
         frames: Frames,
         stopped: BaseException | None,
     ) -> Result:
-        """NAME.labels.csv, NAME.segments.json and NAME.timeline.png, each written atomically."""
+        """NAME.labels.csv, NAME.segments.json and NAME.timeline.png, each written atomically, after
+        the ground truth (if given) was read and checked, so a clip that fails writes nothing."""
         from seq2seq.video.plots import plot_timelines
 
-        names, name = self.task.labels, clip_name(clip)
+        names = self.task.labels
         result = Result(clip, labels=[k[3] for k in kept], segments=segments)
+        true_names = None
+        if truth is not None:
+            from seq2seq.video.metrics import Scores
+
+            true_names = labels_for_samples(truth, [k[2] for k in kept], [k[1] for k in kept], frames.decoded)
+            unknown = sorted(set(true_names) - set(names))
+            if unknown:
+                frame = true_names.index(unknown[0])
+                raise LabelError(
+                    f"{truth}: label '{unknown[0]}' (sampled frame {frame}) is not one the model knows "
+                    f"({', '.join(names)}); name the labels as in the training data"
+                )
+            background = frozenset(self.loaded.cfg.data.background)
+            result.truth = true_names
+            result.scores = Scores(background=background).add([names[c] for c in result.labels], true_names)
         if stopped is not None:
-            result.stopped = "interrupted (Ctrl-C)" if isinstance(stopped, KeyboardInterrupt) else str(stopped)
+            if isinstance(stopped, KeyboardInterrupt):
+                result.stopped = f"interrupted ({stopped if str(stopped).startswith('SIG') else 'Ctrl-C'})"
+            else:
+                result.stopped = str(stopped)
         table = io.StringIO(newline="")
         rows = csv.writer(table)
         rows.writerow(["frame", "time", "label", "confidence"])
@@ -276,14 +303,6 @@ class Labeller:
             payload["stopped"] = result.stopped
         write_text(seg_path, json.dumps(payload, indent=2) + "\n")
         result.outputs["segments"] = str(seg_path)
-        true_names = None
-        if truth is not None:
-            from seq2seq.video.metrics import Scores
-
-            true_names = labels_for_samples(truth, [k[2] for k in kept], [k[1] for k in kept], frames.decoded)
-            background = frozenset(self.loaded.cfg.data.background)
-            result.truth = true_names
-            result.scores = Scores(background=background).add([names[c] for c in result.labels], true_names)
         png = plot_timelines(
             out_dir / f"{name}.timeline.png",
             [(name, [names[c] for c in result.labels], true_names)],

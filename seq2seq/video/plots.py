@@ -10,6 +10,7 @@ matplotlib.use("Agg")  # no display on servers and CI
 import matplotlib.pyplot as plt  # noqa: E402
 from matplotlib.patches import Patch  # noqa: E402
 
+from seq2seq.plots import save_figure  # noqa: E402
 from seq2seq.video.metrics import segments  # noqa: E402
 
 
@@ -49,10 +50,4 @@ def plot_timelines(
         handles=[Patch(color=colours[n], label=n) for n in used], loc="upper right", fontsize=8, ncol=min(6, len(used))
     )
     fig.tight_layout(rect=(0, 0, 1, 0.92))
-    out_png = Path(out_png)
-    out_png.parent.mkdir(parents=True, exist_ok=True)
-    tmp = out_png.with_name(f".{out_png.stem}.tmp.png")
-    fig.savefig(tmp, dpi=100)
-    plt.close(fig)
-    tmp.replace(out_png)
-    return out_png
+    return save_figure(fig, out_png, dpi=100)

@@ -24,6 +24,7 @@ from torch import Tensor, nn
 from seq2seq.config import Config, ConfigError, Section, key
 from seq2seq.losses import class_weighted_nll
 from seq2seq.nn.models import Dims, length_mask
+from seq2seq.records import write_json
 from seq2seq.task import Batch, LossOutput, State, Task, eval_batches, length_batches, split_time
 from seq2seq.video.layout import LayoutError, Video, read_bundle, read_mapping, read_video
 from seq2seq.video.metrics import Scores
@@ -135,9 +136,26 @@ class VideoTask(Task):
         if not path.is_file():
             self.extraction = self.backbone = None
             return
-        self.extraction = json.loads(path.read_text(encoding="utf-8"))
+        try:
+            self.extraction = json.loads(path.read_text(encoding="utf-8"))
+        except (json.JSONDecodeError, UnicodeDecodeError) as e:
+            raise LayoutError(f"{path}: not readable JSON ({e}); extract the features again") from None
         backbone = self.root / "backbone.pt"
-        self.backbone = torch.load(backbone, map_location="cpu", weights_only=True) if backbone.is_file() else None
+        self.backbone = None
+        if backbone.is_file():
+            from seq2seq.checkpoint import verify
+
+            verify(backbone)  # a truncated or damaged file is named, not loaded
+            try:
+                self.backbone = torch.load(backbone, map_location="cpu", weights_only=True)
+            except Exception as e:  # a foreign or tampered file: refused, never run
+                raise LayoutError(f"{backbone}: not a backbone state dict written by extract-features "
+                                  f"({type(e).__name__}); extract the features again") from None  # fmt: skip
+            tensors = isinstance(self.backbone, dict) and all(
+                isinstance(v, torch.Tensor) for v in self.backbone.values()
+            )
+            if not tensors:
+                raise LayoutError(f"{backbone}: not a backbone state dict written by extract-features; extract again")
 
     def dataset(self) -> list[tuple[int, int, int]]:
         return self.items
@@ -227,13 +245,12 @@ class VideoTask(Task):
 
     def after_training(self, model: nn.Module, out_dir: str) -> dict[str, str]:
         """Per-video validation scores (JSON) and the timeline of the first validation videos."""
-        from seq2seq.video.layout import write_text
         from seq2seq.video.plots import plot_timelines
 
         scores, preds = self.score(model, self.valid_videos)
         out = Path(out_dir)
         report = {"overall": scores.summary(), "videos": scores.per_video}
-        write_text(out / "valid_scores.json", json.dumps(report, indent=2) + "\n")
+        write_json(out / "valid_scores.json", report)
         shown = self.valid_videos[:4]
         png = plot_timelines(
             out / "valid_timelines.png",
@@ -255,7 +272,7 @@ class VideoTask(Task):
             "backbone": self.backbone,
         }
 
-    def restore(self, state: dict[str, Any], dims: Dims) -> None:
+    def restore(self, state: dict[str, Any], dims: Dims, where: str = "checkpoint") -> None:
         self.dims = dims
         self.labels = list(state.get("labels", []))
         self.mean, self.std = state.get("mean"), state.get("std")
