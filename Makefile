@@ -81,7 +81,7 @@ music-jsb: $(STAMP) $(JSB_MAT)
 	$(BIN)/python -m seq2seq evaluate -m $$run/final.pt
 
 # -- translation: SentencePiece + attentional encoder-decoder + beam search (docs/translation.md) ---
-MULTI30K ?= ../shared/data/multi30k
+MULTI30K ?= $(firstword $(wildcard ../shared/data/multi30k) https://github.com/multi30k/dataset)
 M30K := data/multi30k
 AVERAGE ?= 5
 
@@ -134,3 +134,50 @@ video-gtea: $(STAMP) $(GTEA_DATA)/mapping.txt
 	done
 	$(BIN)/python -m seq2seq evaluate --data $(GTEA_DATA) --json $(OUT)/gtea/scores.json --folds \
 	  $$(for k in 1 2 3; do ls $(OUT)/gtea/split$$k/step-*.pt | tail -n 1; done)
+
+# -- GPU: the CUDA paths checked and timed in one run (issue #29; docs/benchmarks.md, "GPU") ------
+# gpu-check runs benchmarks/gpu_check.py on this machine's GPU and replaces the bench:gpu block;
+# gpu-dry-run runs every step on the CPU at toy sizes (what tests/test_gpu_check.py runs).
+#
+# On the lent GPU machine (the `device` tool; it has no network, Python 3.12 and torch 2.11, and
+# only the repository travels): `make gpu-bundle` here first, then one call
+#   run(command="python3 -m pip install --no-index --find-links .gpu/wheels av pretty_midi mido tomli-w -q;
+#                set -o pipefail; PYTHONUNBUFFERED=1 PYTHONPATH=. python3 -m benchmarks.gpu_check
+#                --data .gpu/data --out $OUT --docs 2>&1 | tee $OUT/gpu_check_log.txt",
+#       carry=[".gpu"], timeout_s=480)
+# (one line; `;` rather than `&&` so that a failed install costs the video step, not the run).
+# Only $OUT comes back; put its block into the docs here with
+#   .venv/bin/python -m benchmarks.gpu_check --render FILES_AT/gpu_check.json --docs
+GPU_BUNDLE := .gpu
+SHARED_DATA ?= ../shared/data
+# What the device's python lacks (KINDS.md's package list): PyAV, and what seq2seq imports lazily
+# (pretty_midi, its mido and importlib_resources; tomli-w). Pinned to this venv's versions.
+GPU_WHEELS := av pretty_midi mido tomli-w importlib_resources
+TREE_LIMIT_MIB := 64
+
+.PHONY: gpu-check gpu-dry-run gpu-bundle
+
+gpu-check: $(STAMP)
+	$(BIN)/python -m benchmarks.gpu_check --out $(OUT)/gpu_check --docs
+
+gpu-dry-run: $(STAMP)
+	OMP_NUM_THREADS=$${OMP_NUM_THREADS:-1} $(BIN)/python -m benchmarks.gpu_check --dry-run --out $(OUT)/gpu-dry-run
+
+gpu-bundle: $(STAMP)
+	rm -rf $(GPU_BUNDLE)
+	mkdir -p $(GPU_BUNDLE)/data/polyphonic $(GPU_BUNDLE)/wheels
+	cp -r $(SHARED_DATA)/multi30k $(GPU_BUNDLE)/data/
+	cp $(SHARED_DATA)/polyphonic/JSB_Chorales.mat $(GPU_BUNDLE)/data/polyphonic/
+	chmod -R u+w $(GPU_BUNDLE)
+	$(BIN)/pip download -q --disable-pip-version-check --only-binary=:all: --no-deps --python-version 3.12 \
+	  --implementation cp --platform manylinux_2_28_x86_64 --platform manylinux_2_17_x86_64 \
+	  --platform manylinux2014_x86_64 -d $(GPU_BUNDLE)/wheels \
+	  $$($(BIN)/python -c "import importlib.metadata as m; print(' '.join(n + '==' + m.version(n) for n in '$(GPU_WHEELS)'.split()))")
+	@ls -l $(GPU_BUNDLE)/wheels
+	@$(BIN)/python -c "import pathlib, subprocess; \
+	  tree = sum(pathlib.Path(f).stat().st_size for f in subprocess.run(['git', 'ls-files', '-co', '--exclude-standard'], \
+	    capture_output=True, text=True, check=True).stdout.splitlines() if pathlib.Path(f).is_file()); \
+	  bundle = sum(p.stat().st_size for p in pathlib.Path('$(GPU_BUNDLE)').rglob('*') if p.is_file()); \
+	  total = (tree + bundle) / 2**20; \
+	  print(f'$(GPU_BUNDLE): {bundle / 2**20:.1f} MiB; with the working tree {total:.1f} MiB of the $(TREE_LIMIT_MIB) MiB that may travel'); \
+	  raise SystemExit(total > $(TREE_LIMIT_MIB))"

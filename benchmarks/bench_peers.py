@@ -502,7 +502,7 @@ def profile_ours(recipe: Path, checkpoint: Path, lines: list[str], s: Settings, 
 
     from seq2seq.inference import load_model
     from seq2seq.registry import load_config
-    from seq2seq.train import Trainer
+    from seq2seq.trainer import Trainer
 
     torch.set_num_threads(s.threads)
     # A fresh run folder (the recipe's holds the trained run's checkpoints); no logging in the steps.

@@ -48,7 +48,7 @@ from seq2seq.config import Config, override
 from seq2seq.registry import load_config
 from seq2seq.runtime import autocast
 from seq2seq.task import Batch
-from seq2seq.train import Trainer
+from seq2seq.trainer import Trainer
 
 RECIPE = "translation/multi30k_en_de"
 DEMO = "translation/demo"

@@ -31,7 +31,7 @@ def train_flops_per_frame(m: ModelConfig, dims: Dims) -> float:
 
 def bench_music(device: torch.device, peak: float, quick: bool) -> list[dict[str, Any]]:
     from seq2seq.registry import load_config
-    from seq2seq.train import Trainer
+    from seq2seq.trainer import Trainer
 
     jsb = common.SHARED / "polyphonic" / "JSB_Chorales.mat"
     data = [f"data.path={jsb}"] if jsb.exists() else ["data.path=", "data.grid=sixteenth"]

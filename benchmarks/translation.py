@@ -63,7 +63,7 @@ def bench_translation(device: torch.device, peak: float, quick: bool) -> list[di
     from benchmarks.bench_peers import Settings, prepare_slice
     from seq2seq.inference import load_model
     from seq2seq.registry import load_config
-    from seq2seq.train import Trainer
+    from seq2seq.trainer import Trainer
     from seq2seq.translation.translator import Translator
 
     data = common.SHARED / "multi30k"

@@ -19,9 +19,18 @@ from pathlib import Path
 from types import ModuleType
 
 from seq2seq import records
-from seq2seq.commands import Handler, add_device, writable_file, writable_folder
+from seq2seq.commands import DefaultsFormatter, Handler, add_device, writable_file, writable_folder
 from seq2seq.errors import USER_ERRORS, UserError
 from seq2seq.registry import COMMANDS
+
+
+class _Once(argparse.Action):
+    """-m given twice is an error, not a silent choice of the last (an ensemble is -m A B)."""
+
+    def __call__(self, parser, namespace, values, option_string=None):
+        if getattr(namespace, self.dest, None) is not None:
+            parser.error(f"{option_string} given twice; several checkpoints go after one -m (translate: -m A B)")
+        setattr(namespace, self.dest, values)
 
 
 def command_modules() -> dict[str, ModuleType]:
@@ -32,7 +41,7 @@ def command_modules() -> dict[str, ModuleType]:
 def cmd_train(args: argparse.Namespace) -> int:
     from seq2seq.config import differences
     from seq2seq.registry import load_config
-    from seq2seq.train import Trainer, latest_checkpoint
+    from seq2seq.trainer import Trainer, latest_checkpoint
 
     overrides = list(args.set or [])
     if args.device:
@@ -65,7 +74,7 @@ def default_evaluate() -> Handler:
 
     def run(args: argparse.Namespace) -> int:
         from seq2seq.inference import load_model
-        from seq2seq.train import validate
+        from seq2seq.trainer import validate
 
         loaded = load_model(args.model, args.device)
         result = validate(loaded.task, loaded.model, loaded.device, loaded.cfg.train.amp, args.split)
@@ -103,7 +112,11 @@ def cmd_dispatched(args: argparse.Namespace, extra: list[str]) -> int:
     flags alone, then run it."""
     command = args.command
     handler, what = _dispatch(command, args, extra)
-    p = argparse.ArgumentParser(prog=f"seq2seq {command}", description=handler.description if handler else None)
+    p = argparse.ArgumentParser(
+        prog=f"seq2seq {command}",
+        description=handler.description if handler else None,
+        formatter_class=DefaultsFormatter,
+    )
     p.add_argument("-m", "--model", help="checkpoint file")
     add_device(p)
     if handler is None:
@@ -183,20 +196,67 @@ def cmd_average(args: argparse.Namespace) -> int:
     return 0
 
 
+def _megabytes(n: int) -> str:
+    return f"{n / 1e6:.1f} MB"
+
+
 def cmd_info(args: argparse.Namespace) -> int:
+    """What a checkpoint holds, readably: the task and model, what it needs and knows, its training
+    and validation figures, and what makes up the file's size (--json: the raw data)."""
+    import torch
+
     from seq2seq import checkpoint as ckpt_io
+    from seq2seq.inference import load_model
 
     ckpt = ckpt_io.load(args.model)
-    params = sum(v.numel() for v in ckpt["model"].values())
-    info = {
-        "task": ckpt["task"],
-        "kind": ckpt["kind"],
-        "parameters": params,
-        "dims": ckpt.get("dims"),
-        "progress": ckpt.get("progress"),
-        "config": ckpt["config"],
+    if args.json:
+        info = {k: ckpt.get(k) for k in ("task", "kind", "dims", "progress", "config", "selected", "averaged")}
+        info["parameters"] = sum(v.numel() for v in ckpt["model"].values())
+        print(records.dumps(info, indent=2))
+        return 0
+
+    def tensor_bytes(obj) -> int:
+        if isinstance(obj, torch.Tensor):
+            return obj.numel() * obj.element_size()
+        if isinstance(obj, dict):
+            return sum(tensor_bytes(v) for v in obj.values())
+        if isinstance(obj, (list, tuple)):
+            return sum(tensor_bytes(v) for v in obj)
+        return 0
+
+    loaded = load_model(args.model, "cpu")
+    m, params = loaded.cfg.model, sum(v.numel() for v in ckpt["model"].values())
+    rows = {
+        "task": f"{ckpt['task']} ({ckpt['kind']})",
+        "model": f"{m.cell} {m.layers}x{m.hidden_size}"
+        + (" bidirectional" if m.bidirectional and m.kind != "language_model" else "")
+        + f", embeddings {m.embed_dim}, {params:,} parameters",  # fmt: skip
+        "sizes": ", ".join(f"{k} {v}" for k, v in ckpt["dims"].items() if v not in (0, "softmax")),
+        **loaded.task.describe(),
     }
-    print(records.dumps(info, indent=2))
+    p = ckpt.get("progress") or {}
+    if p:
+        best = p.get("best")
+        shown = f"{best:.4g}" if isinstance(best, float) else str(best)
+        rows["trained"] = (f"{p.get('step')} steps, {p.get('epoch')} epochs, {p.get('seconds', 0):.0f} s; best "
+                           f"{loaded.cfg.train.metric} {shown}")  # fmt: skip
+        if p.get("metrics"):
+            rows["validation"] = "  ".join(f"{k} {v:.4g}" if isinstance(v, float) else f"{k} {v}"
+                                           for k, v in p["metrics"].items())  # fmt: skip
+    if "averaged" in ckpt:
+        rows["averaged"] = f"the weights of {len(ckpt['averaged'])} checkpoints"
+    if "selected" in ckpt:
+        best = max(ckpt["selected"]["grid"], key=lambda g: g["bleu"])
+        rows["selected"] = (
+            f"on {ckpt['selected']['on'][0]}: length penalty {best['length_penalty']}, BLEU {best['bleu']:.2f}"
+        )
+    parts = {"model": tensor_bytes(ckpt["model"]), "optimizer": tensor_bytes(ckpt.get("optimizer")),
+             "task state": tensor_bytes(ckpt.get("task_state"))}  # fmt: skip
+    size = Path(args.model).stat().st_size
+    rows["file"] = f"{_megabytes(size)}: " + ", ".join(f"{k} {_megabytes(v)}" for k, v in parts.items() if v)
+    width = max(len(k) for k in rows)
+    for key, value in rows.items():
+        print(f"{key:<{width}}  {value}")
     return 0
 
 
@@ -247,7 +307,7 @@ def build_parser() -> argparse.ArgumentParser:
     for name, what in (("evaluate", "score a checkpoint on data, or score output files"),
                        ("generate", "continue a primer with a music or text checkpoint")):  # fmt: skip
         p = sub.add_parser(name, help=what, add_help=False)
-        p.add_argument("-m", "--model", help="checkpoint file; its task decides the other options")
+        p.add_argument("-m", "--model", action=_Once, help="checkpoint file; its task decides the other options")
         p.add_argument("-h", "--help", action="store_true", help="show the options (of the checkpoint's task)")
         add_device(p)
         p.set_defaults(func=cmd_dispatched, extra=True)
@@ -258,8 +318,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("-o", "--output", required=True, help="where to write the averaged checkpoint")
     p.set_defaults(func=cmd_average)
 
-    p = sub.add_parser("info", help="print a checkpoint's task, model and config")
-    p.add_argument("-m", "--model", required=True)
+    p = sub.add_parser("info", help="what a checkpoint holds: task, model, labels or vocabulary, figures, size")
+    p.add_argument("-m", "--model", required=True, help="checkpoint file")
+    p.add_argument("--json", action="store_true", help="the raw task, sizes, progress and config as JSON")
     p.set_defaults(func=cmd_info)
 
     p = sub.add_parser("keys", help="list every recipe key with its default and meaning")
@@ -267,7 +328,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_keys)
 
     p = sub.add_parser("demo", help="run the demos end to end on embedded data (offline, CPU)")
-    p.add_argument("--out", default="runs/demo")
+    p.add_argument("--out", default="runs/demo", help="where the demos write their runs and outputs")
     p.add_argument(
         "--only", action="append", help="run only these demos (repeatable): video, translation, music, text, toy"
     )
@@ -279,6 +340,7 @@ def build_parser() -> argparse.ArgumentParser:
             module.register(sub)
     for action in sub._name_parser_map.values():
         action.set_defaults(parser=action)
+        action.formatter_class = DefaultsFormatter
     return parser
 
 

@@ -32,6 +32,17 @@ class Handler:
     description: str = ""
 
 
+class DefaultsFormatter(argparse.HelpFormatter):
+    """--help shows each option's default (unless its text already says it)."""
+
+    def _get_help_string(self, action: argparse.Action) -> str:
+        text = action.help or ""
+        shown = action.default not in (None, False, argparse.SUPPRESS) and action.option_strings
+        if shown and "default" not in text.lower() and not isinstance(action, argparse._HelpAction):
+            text += " (default: %(default)s)"
+        return text
+
+
 def add_device(p: argparse.ArgumentParser) -> None:
     p.add_argument("--device", default="auto", help="auto (a GPU when there is one), cpu, cuda or cuda:N")
 
@@ -77,6 +88,8 @@ SEARCH_FLAGS = {
     "max_len_ratio": "--max-len-ratio",
     "max_len_offset": "--max-len-offset",
     "nbest": "--nbest",
+    "min_length": "--min-length",
+    "block_ngram_repeat": "--block-ngram-repeat",
     "temperature": "--temperature",
     "top_k": "--top-k",
     "top_p": "--top-p",

@@ -24,7 +24,13 @@ from dataclasses import dataclass, field
 from typing import Any, ClassVar, Literal
 
 
-class ConfigError(ValueError):
+class UserError(Exception):
+    """A problem with the user's input: the message names the file, line or key and the fix.
+    Defined here, where nothing else is imported, so that ``ConfigError`` can be one; its public
+    home is ``seq2seq.errors``."""
+
+
+class ConfigError(UserError, ValueError):
     """A recipe or override that cannot be used; the message says where and what to do."""
 
 
@@ -138,7 +144,7 @@ class ModelConfig(Section):
 
 @dataclass(frozen=True)
 class TrainConfig(Section):
-    """The shared training loop's settings (``seq2seq.train``)."""
+    """The shared training loop's settings (``seq2seq.trainer``)."""
 
     section: ClassVar[str] = "train"
 
@@ -194,6 +200,12 @@ class SearchConfig(Section):
     max_len_ratio: float = key(2.0, "max output length = ratio * input length + offset", gt=0)
     max_len_offset: int = key(10, "see max_len_ratio", min=0)
     nbest: int = key(1, "hypotheses written per input (at most beam_size)", min=1)
+    min_length: int = key(
+        0, "no output ends (EOS) before this many tokens; the length limit still wins; 0: any length", min=0
+    )
+    block_ngram_repeat: int = key(
+        0, "N > 0: no output repeats an n-gram of N tokens (1: no token twice); 0: off", min=0
+    )
     temperature: float = key(1.0, "sampling: divides the logits; 0: the likeliest outcome each step", min=0)
     top_k: int = key(0, "sampling: only the k likeliest outcomes (0: all)", min=0)
     top_p: float = key(1.0, "sampling: the smallest set reaching this probability (nucleus)", gt=0, max=1)

@@ -17,10 +17,10 @@ from seq2seq.errors import UserError
 
 def toy_demo(out: Path, device: str) -> dict[str, str]:
     """Reverse random sequences with an attentional LSTM encoder-decoder."""
+    from seq2seq.api import train
     from seq2seq.inference import load_model
     from seq2seq.registry import load_config
     from seq2seq.toy import FIRST
-    from seq2seq.train import train
 
     run = out / "toy-reverse"
     shutil.rmtree(run, ignore_errors=True)

@@ -1,18 +1,14 @@
 """The errors a user can fix, reported by the command line as one line without a traceback.
 
-Every recipe's own errors (a bad data file, an unusable checkpoint, options that cannot work
-together) derive from ``UserError``; with ``ConfigError`` (defined beside the config, which
-imports nothing of ours) they make ``USER_ERRORS``, exactly what the command line catches.
-Modules below the command line never import it.
+Every one derives from ``UserError`` (a bad recipe, a bad data file, an unusable checkpoint,
+options that cannot work together), which is exactly what the command line catches; Python
+callers can catch it the same way. ``UserError`` and ``ConfigError`` are defined beside the
+config, which imports nothing else of the package.
 """
 
 from __future__ import annotations
 
-from seq2seq.config import ConfigError
-
-
-class UserError(Exception):
-    """A problem with the user's input: the message names the file, line or key and the fix."""
+from seq2seq.config import ConfigError, UserError
 
 
 class CheckpointError(UserError, ValueError):
@@ -27,6 +23,6 @@ class DataError(UserError, ValueError):
     """Data that cannot be read as the task needs it; the message names the file (and line)."""
 
 
-USER_ERRORS: tuple[type[BaseException], ...] = (UserError, ConfigError)
+USER_ERRORS: tuple[type[BaseException], ...] = (UserError,)
 
 __all__ = ["USER_ERRORS", "CheckpointError", "ConfigError", "DataError", "TrainingError", "UserError"]

@@ -61,7 +61,7 @@ class NextStepTask(Task):
         checkpoint, or, with ``data.average_last = N``, the mean of the last N step checkpoints'
         weights when that scores better on valid. Writes final.pt and test_scores.json."""
         from seq2seq import checkpoint as ckpt_io
-        from seq2seq.train import validate
+        from seq2seq.trainer import validate
 
         out = Path(out_dir)
         device = next(model.parameters()).device
@@ -119,7 +119,7 @@ def evaluate_handler(task: str, per: str, items: str):
     def run(args: argparse.Namespace) -> int:
         from seq2seq.inference import load_model
         from seq2seq.registry import make_task
-        from seq2seq.train import validate
+        from seq2seq.trainer import validate
 
         if args.split is not None and args.split not in SPLITS:  # one line, as every user error (not argparse's)
             raise UserError(f"--split {args.split}: use one of {', '.join(SPLITS)}")

@@ -10,6 +10,13 @@ follow (scored at the model's EOS log-probability).
 Padding and BOS are never generated. The length penalty is GNMT's (Wu et al., 2016):
 ``lp(L) = ((5 + L) / 6) ** alpha`` with L counting EOS, and hypotheses are ranked by
 ``log p / lp(L)``; ``alpha = 0`` ranks by raw log-probability.
+
+Constraints, the same in every search (so beam 1 is still greedy): ``min_length`` (EOS cannot
+come before that many output tokens; the length limit still wins) and ``block_ngram_repeat``
+(a hypothesis never repeats an n-gram of that many tokens). A token they rule out gets
+log-probability -inf and the others keep the model's own (nothing is renormalised), so a
+score stays the model's log-probability of the output; where they rule out every token, EOS
+stays open. ``Ensemble`` decodes several models as one: the mean of their log-probabilities.
 """
 
 from __future__ import annotations
@@ -26,13 +33,59 @@ from seq2seq.nn.decoder import DecoderState
 
 
 def reorder_state(state: Any, index: Tensor, same_source: bool = False) -> Any:
-    """Rows ``index`` of a model's search state (a DecoderState or a tuple of (layers, batch, H));
-    ``same_source``: rows stay with their source sentence (see ``DecoderState.select``)."""
+    """Rows ``index`` of a model's search state: an object with ``select(index, same_source)``
+    (a ``DecoderState``, an ``EnsembleState``) or a tuple of (layers, batch, H); ``same_source``:
+    rows stay with their source sentence (see ``DecoderState.select``)."""
     if state is None:
         return None
-    if isinstance(state, DecoderState):
+    if isinstance(state, DecoderState) or hasattr(state, "select"):
         return state.select(index, same_source)
     return tuple(s.index_select(1, index) for s in state)
+
+
+@dataclass(frozen=True)
+class EnsembleState:
+    """The search states of an ensemble's models, one each; reordered together."""
+
+    states: tuple[Any, ...]
+
+    def select(self, index: Tensor, same_source: bool = False) -> EnsembleState:
+        return EnsembleState(tuple(reorder_state(s, index, same_source) for s in self.states))
+
+
+class Ensemble(nn.Module):
+    """Models with the search interface (``start`` / ``step``) decoded as one: each step's
+    output is the mean of the models' log-probabilities, which the searches take as they are
+    (``gives_log_probs``), so a hypothesis scores the mean of the models' log-probabilities of
+    it. The models must share the output vocabulary (and read the same inputs)."""
+
+    gives_log_probs = True
+
+    def __init__(self, models: list[nn.Module]) -> None:
+        super().__init__()
+        if not models:
+            raise ValueError("an ensemble needs at least one model")
+        self.models = nn.ModuleList(models)
+
+    def start(self, *inputs: Any) -> EnsembleState:
+        return EnsembleState(tuple(m.start(*inputs) for m in self.models))
+
+    def step(self, prev: Tensor, state: EnsembleState | None) -> tuple[Tensor, EnsembleState]:
+        states = state.states if state is not None else (None,) * len(self.models)
+        logps, new = [], []
+        for model, s in zip(self.models, states, strict=True):
+            logits, s = model.step(prev, s)
+            logps.append(torch.log_softmax(logits.float(), dim=-1))
+            new.append(s)
+        return torch.stack(logps).mean(0), EnsembleState(tuple(new))
+
+
+def log_probs(model: nn.Module, logits: Tensor) -> Tensor:
+    """A step's log-probabilities (float32): the log-softmax of the logits, or the output itself
+    for a model whose step already gives log-probabilities (an ``Ensemble``)."""
+    if getattr(model, "gives_log_probs", False):
+        return logits.float().clone()
+    return torch.log_softmax(logits.float(), dim=-1)
 
 
 def length_penalty(lengths: Tensor, alpha: float) -> Tensor:
@@ -67,6 +120,42 @@ def _force_eos_(logp: Tensor, force: Tensor, eos_id: int) -> None:
     logp[..., eos_id] = eos
 
 
+def repeated_ngrams(history: Tensor, n: int, vocab: int) -> Tensor:
+    """(rows, vocab) bool: the tokens that would make a row of ``history`` (rows, steps) repeat
+    an n-gram of ``n`` tokens, i.e. that followed an earlier occurrence of its last n - 1 tokens
+    (n = 1: every token it holds). All rows at once: one comparison of the row's (n-1)-grams with
+    its last one, and a scatter."""
+    rows, steps = history.shape
+    if n < 1 or steps < n:
+        return torch.zeros(rows, vocab, dtype=torch.bool, device=history.device)
+    following = history[:, n - 1 :]  # the token after each (n-1)-gram that has one
+    if n > 1:
+        grams = history.unfold(1, n - 1, 1)  # (rows, steps - n + 2, n - 1)
+        match = (grams[:, :-1] == grams[:, -1:]).all(-1)
+        following = following.masked_fill(~match, vocab)  # no match: a spare column, dropped below
+    banned = torch.zeros(rows, vocab + 1, dtype=torch.bool, device=history.device)
+    return banned.scatter_(1, following, True)[:, :vocab]
+
+
+def _constrain_(
+    logp: Tensor, t: int, limit: Tensor, eos_id: int | None, min_length: int, history: Tensor | None, ngram: int
+) -> None:
+    """In place, on (rows, vocab) log-probabilities at step ``t`` (``limit``: (rows,)): the
+    n-gram block and the minimum length (which gives way to the length limit). A row left with
+    no token keeps EOS at the model's log-probability (without an EOS: its blocked n-grams)."""
+    before = logp[:, eos_id].clone() if eos_id is not None else logp.clone()
+    if ngram > 0 and history is not None:
+        logp.masked_fill_(repeated_ngrams(history, ngram, logp.size(-1)), -math.inf)
+    if eos_id is not None and t < min_length:
+        early = t < limit.clamp(max=min_length)
+        logp[:, eos_id] = logp[:, eos_id].masked_fill(early, -math.inf)
+    stuck = torch.isneginf(logp.amax(dim=-1))
+    if eos_id is not None:
+        logp[:, eos_id] = torch.where(stuck, before, logp[:, eos_id])
+    else:
+        logp.copy_(torch.where(stuck[:, None], before, logp))
+
+
 def filter_logits(logits: Tensor, top_k: int = 0, top_p: float = 1.0) -> Tensor:
     """Keep the top-k logits and/or the smallest set whose probability reaches top_p (nucleus);
     the rest become -inf. logits: (batch, vocab)."""
@@ -97,12 +186,15 @@ def sample(
     output: str = "softmax",
     blocked: tuple[int, ...] = (),
     pad_id: int = 0,
+    min_length: int = 0,
+    block_ngram_repeat: int = 0,
 ) -> tuple[Tensor, Tensor]:
     """Sample (or, at temperature 0, take the argmax of) one continuation per row.
 
     first: (batch,) ids, or (batch, keys) multi-hot frames when ``output='sigmoid'``.
     Returns outputs (batch, steps) ids (``pad_id`` after EOS) or (batch, steps, keys) frames, and
-    the log-probability of each row's output (batch,), EOS included.
+    the log-probability of each row's output (batch,), EOS included. ``min_length`` (with an
+    ``eos_id``) and ``block_ngram_repeat`` constrain id outputs (see the module's docstring).
     """
     batch, device = first.size(0), first.device
     limit = _max_lens(max_len, batch, device)
@@ -110,6 +202,8 @@ def sample(
     done = torch.zeros(batch, dtype=torch.bool, device=device)
     total = torch.zeros(batch, device=device)
     prev, outs = first, []
+    constrained = output != "sigmoid" and (block_ngram_repeat > 0 or (eos_id is not None and min_length > 0))
+    history = torch.full((batch, steps), pad_id, dtype=torch.long, device=device) if block_ngram_repeat > 0 else None
     for t in range(steps):
         logits, state = model.step(prev, state)
         logits = logits.float()
@@ -127,7 +221,10 @@ def sample(
             outs.append(nxt)
             prev = nxt
             continue
-        logp = _blocked(torch.log_softmax(logits, dim=-1), (*blocked, pad_id))
+        logp = _blocked(log_probs(model, logits), (*blocked, pad_id))
+        if constrained:
+            _constrain_(logp, t, limit, eos_id, min_length, None if history is None else history[:, :t],
+                        block_ngram_repeat)  # fmt: skip
         if eos_id is not None:
             _force_eos_(logp, (t >= limit)[:, None], eos_id)
         if temperature == 0:
@@ -138,6 +235,8 @@ def sample(
         total += torch.where(done, 0.0, logp.gather(1, nxt[:, None])[:, 0])
         nxt = torch.where(done, torch.full_like(nxt, pad_id), nxt)
         outs.append(nxt)
+        if history is not None:
+            history[:, t] = nxt
         if eos_id is not None:
             done = done | (nxt == eos_id)
             if t % 8 == 7 and bool(done.all()):  # one host sync every 8 steps
@@ -166,12 +265,15 @@ def beam_search(
     nbest: int = 1,
     pad_id: int = 0,
     blocked: tuple[int, ...] = (),
+    min_length: int = 0,
+    block_ngram_repeat: int = 0,
 ) -> list[list[Hypothesis]]:
     """Batched beam search over all rows and beams at once.
 
     first: (batch,) start tokens. ``beam_size`` and the length penalty ``alpha`` have no defaults
     here: they come from a ``SearchConfig`` (the one place decoding defaults live). Returns, per
-    row, the ``nbest`` best hypotheses, best first.
+    row, the ``nbest`` best hypotheses, best first. ``min_length`` and ``block_ngram_repeat``
+    constrain every hypothesis (see the module's docstring).
     A finished beam keeps its slot and extends only by padding at no cost, so it competes with
     the live beams on its final score until the end. A row whose beams have all finished can no
     longer change: it leaves the batch, so the remaining steps compute only for live rows.
@@ -196,7 +298,10 @@ def beam_search(
         # Within a beam the candidates rank by log p alone, so only each beam's K best tokens can
         # enter the new beams: past the log-softmax, the work is one top-k over the vocabulary
         # and the rest is on (n, K, K).
-        logp = _blocked(torch.log_softmax(logits.float(), dim=-1), blocked).view(n, K, V)
+        logp = _blocked(log_probs(model, logits), blocked).view(n, K, V)
+        if block_ngram_repeat > 0 or t < min_length:
+            _constrain_(logp.view(n * K, V), t, limit.expand(n, K).reshape(-1), eos_id, min_length,
+                        history.reshape(n * K, history.size(-1)), block_ngram_repeat)  # fmt: skip
         if t >= first_limit:
             _force_eos_(logp, (t >= limit)[..., None], eos_id)
         top_lp, top_tok = logp.topk(min(K, V), dim=-1)  # (n, K, k)

@@ -10,7 +10,7 @@ Data flows one way: a task reads its config and never writes into it (configs ar
 it learns from the data (sizes, vocabularies, label names, normalisation) it returns as ``Dims``
 or keeps as its own state (``state`` / ``restore``), which checkpoints store.
 
-A task never trains and never loops over validation data itself: ``seq2seq.train`` does both, for
+A task never trains and never loops over validation data itself: ``seq2seq.trainer`` does both, for
 every task. A task declares (class attributes) its name, its ``[data]`` dataclass, the model kinds
 it can use, its validation metrics with their direction and the ``[search]`` keys it reads; the
 loader checks a recipe against them before any data is read. It serves a map-style training
@@ -89,6 +89,10 @@ class Task(ABC):
         """Plain data (str, int, float, list, dict, bytes, tensors) that inference needs."""
         return {}
 
+    def describe(self) -> dict[str, str]:
+        """What ``seq2seq info`` shows of a restored task: what the model needs and knows."""
+        return {}
+
     @abstractmethod
     def dataset(self) -> Sequence[Any]:
         """Training examples, indexed by the batches of ``train_batches``."""
@@ -125,7 +129,7 @@ class Task(ABC):
     @abstractmethod
     def valid_batches(self, split: str = "valid") -> Iterator[Batch]:
         """Collated batches of a split (``valid``, or another the task has, e.g. ``test``), in a
-        fixed order; ``seq2seq.train.validate`` sums their loss. On a task restored from a
+        fixed order; ``seq2seq.trainer.validate`` sums their loss. On a task restored from a
         checkpoint (``restore`` without ``prepare``) read the split lazily."""
 
     def scores(self, model: nn.Module, split: str, loss: float) -> dict[str, float]:

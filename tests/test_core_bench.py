@@ -83,7 +83,7 @@ def test_real_training_logs_give_the_tokens_it_trained_on(tmp_path):
     """``train_rate`` on a metrics.jsonl the Trainer wrote: the logged items are the batches'
     target tokens (the demo recipe's numbers corpus, a few steps of a tiny model)."""
     from seq2seq.registry import load_config
-    from seq2seq.train import Trainer
+    from seq2seq.trainer import Trainer
     from seq2seq.translation.subwords import PAD
 
     cfg = load_config(

@@ -61,9 +61,14 @@ def test_train_evaluate_info_average(tmp_path, recipe, capsys):
     metrics = json.loads(capsys.readouterr().out)
     assert metrics["accuracy"] == pytest.approx(summary["best"])
 
-    assert main(["info", "-m", str(run / "best.pt")]) == 0
+    assert main(["info", "-m", str(run / "best.pt"), "--json"]) == 0
     info = json.loads(capsys.readouterr().out)
     assert info["kind"] == "tagger" and info["config"]["train"]["lr"] == 0.01
+    assert main(["info", "-m", str(run / "best.pt")]) == 0  # readable: what the model is, knows, scored, weighs
+    shown = capsys.readouterr().out
+    assert "task        toy (tagger)" in shown and "lstm 2x16 bidirectional" not in shown
+    assert f"validation  loss {metrics['loss']:.4g}" in shown and "accuracy" in shown
+    assert "file" in shown and "model" in shown and "optimizer" in shown
 
     assert main(["average", str(run), "--last", "3", "-o", str(tmp_path / "avg.pt")]) == 0
     avg = torch.load(tmp_path / "avg.pt", weights_only=True)

@@ -20,7 +20,7 @@ from seq2seq.inference import load_model
 from seq2seq.registry import from_dict
 from seq2seq.runtime import has_cpp_compiler
 from seq2seq.task import LossOutput
-from seq2seq.train import Trainer, TrainingError
+from seq2seq.trainer import Trainer, TrainingError
 
 REPO = Path(__file__).resolve().parents[1]
 

@@ -25,7 +25,7 @@ import torch
 from seq2seq import checkpoint as ckpt_io
 from seq2seq.cli import main
 from seq2seq.registry import from_dict
-from seq2seq.train import Trainer
+from seq2seq.trainer import Trainer
 from tests.helpers import one_error_line
 from tests.test_translation_cli import SENTENCES, loaded, run  # noqa: F401 -- fixtures
 from tests.test_video_label import setup  # noqa: F401 -- fixture

@@ -10,9 +10,12 @@ import subprocess
 import sys
 from pathlib import Path
 
+import mido
 import numpy as np
+import pretty_midi
 import pytest
 
+import seq2seq
 from seq2seq.cli import main
 from seq2seq.inference import load_model
 from seq2seq.music.corpus import chord_corpus
@@ -65,6 +68,92 @@ def test_generate_from_the_stored_primer_with_top_k(tmp_path, roll_model, capsys
     continuation = back[16:]
     assert continuation.sum(axis=1).max() <= 3  # at most k keys per generated frame
     assert (tmp_path / "song.png").exists()
+
+
+def velocity_primer(path: Path, roll: np.ndarray, bpm: float, meter: tuple[int, int], lead: int) -> list[tuple]:
+    """Write ``roll`` (eighth grid) as a primer at ``bpm`` in ``meter`` after ``lead`` frames of
+    silence, its notes at velocities 90, 100, 110 in turn. Returns its (pitch, start s, velocity)."""
+    step = 60.0 / bpm / 2
+    pm = pretty_midi.PrettyMIDI(initial_tempo=bpm)
+    pm.time_signature_changes.append(pretty_midi.TimeSignature(*meter, 0.0))
+    inst = pretty_midi.Instrument(program=0)
+    padded = np.vstack([np.zeros((1, 88)), roll, np.zeros((1, 88))])
+    for key in range(88):
+        change = np.diff(padded[:, key])
+        for s, e in zip(np.flatnonzero(change == 1), np.flatnonzero(change == -1), strict=True):
+            v = 90 + 10 * (len(inst.notes) % 3)
+            inst.notes.append(pretty_midi.Note(v, 21 + key, (lead + s) * step, (lead + e) * step))
+    pm.instruments.append(inst)
+    pm.write(str(path))
+    return sorted((n.pitch, round(n.start, 4), n.velocity) for n in inst.notes)
+
+
+def test_generate_keeps_the_primer_tempo_metre_and_velocities(tmp_path, roll_model, capsys):
+    """A 100 bpm primer in 3/4 comes back at 100 bpm in 3/4, its notes at their velocities and
+    where they were (after its leading silence), the generated ones at the primer's median."""
+    primer = chord_corpus(1, seed=99)[0][0][:12]
+    notes = velocity_primer(tmp_path / "primer.mid", primer, 100.0, (3, 4), lead=3)
+    median = int(np.median([v for *_, v in notes]))
+    out = tmp_path / "out.mid"
+    args = ["generate", "-m", str(roll_model), "--primer", str(tmp_path / "primer.mid"), "--steps", "30",
+            "--temperature", "0.9", "--seed", "5", "--device", "cpu"]  # fmt: skip
+    assert main([*args, "-o", str(out)]) == 0
+    assert "12 primer + 30 generated frames" in capsys.readouterr().out
+    back = pretty_midi.PrettyMIDI(str(out))
+    assert back.get_tempo_changes()[1].tolist() == pytest.approx([100.0], abs=1e-3)
+    assert [(ts.numerator, ts.denominator) for ts in back.time_signature_changes] == [(3, 4)]
+    primer_end = (3 + 12) * 0.3  # seconds: 3 frames of silence and 12 primer frames of an eighth at 100 bpm
+    written = back.instruments[0].notes
+    assert sorted((n.pitch, round(n.start, 4), n.velocity) for n in written if n.start < primer_end - 1e-6) == notes
+    generated_notes = [n for n in written if n.start >= primer_end - 1e-6]
+    assert generated_notes and {n.velocity for n in generated_notes} == {median}
+
+    song = seq2seq.load(roll_model, device="cpu").generate(tmp_path / "primer.mid", 30, 0.9, seed=5)
+    assert (song.bpm, song.time_signature, song.velocity, song.offset) == (100.0, (3, 4), median, 3)
+    song.to_midi(tmp_path / "api.mid")
+    assert (tmp_path / "api.mid").read_bytes() == out.read_bytes()  # the API and the command agree
+
+    assert main([*args, "--bpm", "140", "-o", str(tmp_path / "fast.mid")]) == 0  # --bpm wins over the primer
+    fast = pretty_midi.PrettyMIDI(str(tmp_path / "fast.mid"))
+    assert fast.get_tempo_changes()[1].tolist() == pytest.approx([140.0], abs=1e-3)
+    assert sorted(n.velocity for n in fast.instruments[0].notes) == sorted(n.velocity for n in written)
+    assert [(ts.numerator, ts.denominator) for ts in fast.time_signature_changes] == [(3, 4)]
+    assert main(["generate", "-m", str(roll_model), "--steps", "8", "--bpm", "0", "-o", str(tmp_path / "z.mid"),
+                 "--device", "cpu"]) == 2  # fmt: skip
+    one_error_line(capsys, "--bpm: must be a finite number above 0, got 0.0")
+
+
+def test_generate_warns_that_primer_tempo_changes_are_not_copied(tmp_path, roll_model, capsys):
+    roll_to_midi(chord_corpus(1, seed=99)[0][0][:8], tmp_path / "steady.mid", "eighth", bpm=80)
+    midi = mido.MidiFile(str(tmp_path / "steady.mid"))  # its tempo track: one tempo, 4/4, end of track
+    beat = midi.ticks_per_beat  # a second tempo one beat in, while the primer's notes sound
+    midi.tracks[0].insert(len(midi.tracks[0]) - 1, mido.MetaMessage("set_tempo", tempo=mido.bpm2tempo(160), time=beat))
+    midi.save(str(tmp_path / "changing.mid"))
+    out = tmp_path / "o.mid"
+    assert main(["generate", "-m", str(roll_model), "--primer", str(tmp_path / "changing.mid"), "--steps", "8",
+                 "-o", str(out), "--device", "cpu"]) == 0  # fmt: skip
+    err = capsys.readouterr().err
+    assert "changing.mid: the primer has 2 tempos; the output keeps one throughout (80 bpm, 4/4)" in err
+    assert pretty_midi.PrettyMIDI(str(out)).get_tempo_changes()[1].tolist() == pytest.approx([80.0], abs=1e-3)
+
+
+def test_num_outputs_writes_reproducible_samples(tmp_path, roll_model, capsys):
+    """--num-outputs 3 --seed 5: out-1..3.mid and their PNGs, the k-th what --seed 5+k-1 writes alone."""
+    base = ["generate", "-m", str(roll_model), "--steps", "24", "--temperature", "1.0", "--device", "cpu"]
+    assert main([*base, "--num-outputs", "3", "--seed", "5", "-o", str(tmp_path / "out.mid")]) == 0
+    lines = capsys.readouterr().out.strip().splitlines()
+    assert [line.split()[1] for line in lines] == [str(tmp_path / f"out-{k}.mid") for k in (1, 2, 3)]
+    names = sorted(p.name for p in tmp_path.iterdir())
+    assert names == ["out-1.mid", "out-1.png", "out-2.mid", "out-2.png", "out-3.mid", "out-3.png"]
+    samples = [(tmp_path / f"out-{k}.mid").read_bytes() for k in (1, 2, 3)]
+    assert len(set(samples)) == 3  # three different continuations
+    assert main([*base, "--seed", "6", "-o", str(tmp_path / "alone.mid")]) == 0
+    assert (tmp_path / "alone.mid").read_bytes() == samples[1]
+    assert main([*base, "--num-outputs", "0"]) == 2
+    one_error_line(capsys, "--num-outputs: must be at least 1, got 0")
+    assert main([*base, "--num-outputs", "2", "-o", str(tmp_path / "x.wav")]) == 2
+    one_error_line(capsys, "x.wav: a piano-roll model writes MIDI")
+    assert not list(tmp_path.glob("x*"))
 
 
 def generated(model: Path, out: Path, *flags: str, steps: int = 24) -> np.ndarray:

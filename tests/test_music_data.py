@@ -5,13 +5,14 @@ from __future__ import annotations
 
 import pickle
 
+import mido
 import numpy as np
 import pretty_midi
 import pytest
 import scipy.io
 
 from seq2seq.music.corpus import chord_corpus
-from seq2seq.music.midi import midi_to_roll, read_midi_folder, roll_to_midi, split_files
+from seq2seq.music.midi import midi_to_roll, read_midi, read_midi_folder, roll_to_midi, split_files
 from seq2seq.music.rolls import MusicDataError, read_rolls, roll_to_notes, shifts_within_keys, transpose, write_mat
 
 
@@ -132,6 +133,67 @@ def test_roll_to_midi_reads_back(tmp_path):
         roll_to_midi(rolls[0], tmp_path / f"{grid}.mid", grid, bpm=97)
         back, dropped = midi_to_roll(tmp_path / f"{grid}.mid", grid)
         assert dropped == 0 and np.array_equal(back, rolls[0])
+
+
+def styled_midi(path, bpm: float, meter: tuple[int, int], notes: list[tuple[int, float, float, int]],
+                tempos: list[tuple[float, float]] = ()) -> None:  # fmt: skip
+    """A one-track MIDI file (written with mido) of (pitch, start beat, end beat, velocity) at
+    ``bpm`` in ``meter``; ``tempos``: later (beat, bpm) changes."""
+    per_beat = 480
+    events = [(0, 0, mido.MetaMessage("set_tempo", tempo=mido.bpm2tempo(bpm))),
+              (0, 0, mido.MetaMessage("time_signature", numerator=meter[0], denominator=meter[1]))]  # fmt: skip
+    events += [(round(b * per_beat), 0, mido.MetaMessage("set_tempo", tempo=mido.bpm2tempo(t))) for b, t in tempos]
+    for p, s, e, v in notes:
+        events.append((round(s * per_beat), 2, mido.Message("note_on", note=p, velocity=v)))
+        events.append((round(e * per_beat), 1, mido.Message("note_off", note=p, velocity=0)))
+    track, now = mido.MidiTrack(), 0
+    for tick, _, message in sorted(events, key=lambda x: x[:2]):
+        track.append(message.copy(time=tick - now))
+        now = tick
+    mido.MidiFile(ticks_per_beat=per_beat, tracks=[track]).save(str(path))
+
+
+def test_tempo_metre_and_velocities_survive_a_round_trip(tmp_path):
+    """read_midi keeps what a roll cannot hold; roll_to_midi writes it back: the primer's notes
+    with their own velocities, the rest at the given one, at the same beats, tempo and metre."""
+    notes = [(60, 1.0, 2.0, 90), (64, 1.0, 1.5, 70), (67, 2.0, 3.0, 110), (72, 3.5, 4.0, 100)]
+    styled_midi(tmp_path / "p.mid", 100.0, (3, 4), notes)
+    piece = read_midi(tmp_path / "p.mid", "eighth")
+    assert (piece.bpm, piece.time_signature, piece.velocity, piece.offset) == (100.0, (3, 4), 95, 2)
+    assert (piece.tempos, piece.time_signatures, piece.dropped) == (1, 1, 0)
+    assert np.array_equal(piece.roll, midi_to_roll(tmp_path / "p.mid", "eighth")[0])
+    more = np.zeros((4, 88), np.uint8)
+    more[:, 50] = 1  # a generated note after the primer's frames
+    roll = np.concatenate([piece.roll, more])
+    roll_to_midi(roll, tmp_path / "o.mid", "eighth", piece.bpm, piece.velocity, velocities=piece.velocities,
+                 time_signature=piece.time_signature, offset=piece.offset)  # fmt: skip
+    back = pretty_midi.PrettyMIDI(str(tmp_path / "o.mid"))
+    assert back.get_tempo_changes()[1].tolist() == pytest.approx([100.0])
+    assert [(ts.numerator, ts.denominator, ts.time) for ts in back.time_signature_changes] == [(3, 4, 0.0)]
+    beat = 0.6
+    got = sorted(
+        (n.pitch, round(n.start / beat, 6), round(n.end / beat, 6), n.velocity) for n in back.instruments[0].notes
+    )
+    assert got == sorted([*notes, (21 + 50, 4.0, 6.0, 95)])  # the primer's beats: its leading silence kept
+
+    roll_to_midi(roll, tmp_path / "plain.mid", "eighth", 97)  # the old call: 4/4, velocity 80, no offset
+    plain = pretty_midi.PrettyMIDI(str(tmp_path / "plain.mid"))
+    assert {n.velocity for n in plain.instruments[0].notes} == {80}
+    assert [(ts.numerator, ts.denominator) for ts in plain.time_signature_changes] == [(4, 4)]
+    assert min(n.start for n in plain.instruments[0].notes) == 0.0
+
+
+def test_read_midi_reports_tempo_and_metre_changes(tmp_path):
+    """The tempo at the first note is the piece's; later changes are counted, not applied."""
+    styled_midi(tmp_path / "t.mid", 90.0, (4, 4), [(60, 0.0, 8.0, 64)], tempos=[(4.0, 150.0)])
+    piece = read_midi(tmp_path / "t.mid", "quarter")
+    assert (piece.bpm, piece.tempos, piece.velocity) == (90.0, 2, 64)
+    assert len(piece.roll) == 8  # the grid is in beats: the tempo change does not stretch it
+    write_midi(tmp_path / "bare.mid", [(60, 0, 2)])  # pretty_midi's default file: 120 bpm, no metre
+    bare = read_midi(tmp_path / "bare.mid", "quarter")
+    assert (bare.bpm, bare.time_signature, bare.tempos, bare.time_signatures) == (120.0, (4, 4), 1, 1)
+    with pytest.raises(MusicDataError, match="tempo 0.0 bpm: must be a finite number above 0"):
+        roll_to_midi(bare.roll, tmp_path / "x.mid", "quarter", bpm=0.0)
 
 
 def test_corrupt_empty_and_out_of_range_midi(tmp_path):

@@ -20,7 +20,7 @@ from seq2seq.music.rolls import MusicDataError
 from seq2seq.music.task import MusicTask
 from seq2seq.nn.models import Dims, build_model
 from seq2seq.registry import from_dict, load_config, make_task
-from seq2seq.train import Trainer, validate
+from seq2seq.trainer import Trainer, validate
 from tests.helpers import small_lm_recipe
 from tests.test_music_data import make_midi_folder
 

@@ -16,7 +16,7 @@ from seq2seq.registry import load_config, make_task
 from seq2seq.text.corpus import short_text
 from seq2seq.text.task import TextTask
 from seq2seq.text.vocab import PAD, CharVocab, TextDataError, read_text, segments, split_text
-from seq2seq.train import Trainer, validate
+from seq2seq.trainer import Trainer, validate
 from tests.helpers import small_lm_recipe
 
 CPU = torch.device("cpu")

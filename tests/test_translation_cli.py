@@ -33,8 +33,10 @@ DEMO = "translation/demo"
 
 @pytest.fixture(scope="module")
 def run(tmp_path_factory):
-    """A briefly trained numbers model with three step checkpoints (a few seconds on a CPU)."""
-    from seq2seq.train import Trainer
+    """A briefly trained numbers model with three step checkpoints (a few seconds on a CPU);
+    best.pt is the one of lowest validation loss (BLEU, the recipe's metric, is 0 at every step
+    this early and would pick the first, barely trained one)."""
+    from seq2seq.trainer import Trainer
 
     folder = tmp_path_factory.mktemp("translation") / "run"
     threads = torch.get_num_threads()
@@ -44,7 +46,8 @@ def run(tmp_path_factory):
         DEMO,
         [f"train.out_dir={folder}", "train.device=cpu", "train.progress=false", "data.generated_train=1500",
          "data.generated_valid=16", "data.generated_test=16", "data.vocab_size=150", "train.max_steps=30",
-         "train.eval_every=10", "train.scheduler=constant", "search.beam_size=3", "model.hidden_size=96"],
+         "train.eval_every=10", "train.scheduler=constant", "search.beam_size=3", "model.hidden_size=96",
+         "train.metric=loss"],
     )  # fmt: skip
     Trainer.from_config(cfg).fit()
     torch.set_num_threads(threads)
@@ -141,12 +144,13 @@ def test_bf16_translation_keeps_lines_and_the_recipe_sets_the_default(run, loade
     assert [bool(x.strip()) for x in outs["bf16"]] == [bool(x.strip()) for x in SENTENCES]
     same = sum(a == b for a, b in zip(outs["off"], outs["bf16"], strict=True))
     assert same >= len(SENTENCES) - 2  # bf16 rounding may flip a close call, not the whole output
+    from seq2seq.api import TranslationModel
     from seq2seq.translation.cli import translator_of
 
     args = argparse.Namespace(beam=None, length_penalty=None, batch_tokens=2000, amp=None)
-    assert translator_of(loaded, args).amp == loaded.cfg.train.amp
+    assert translator_of(TranslationModel(loaded), args).amp == loaded.cfg.train.amp
     args.amp = "bf16"
-    assert translator_of(loaded, args).amp == "bf16"
+    assert translator_of(TranslationModel(loaded), args).amp == "bf16"
 
 
 def test_length_groups_sort_and_cap():
@@ -397,3 +401,235 @@ def test_evaluate_a_split_of_the_recipe(run, loaded, capsys):
     assert f"BLEU = {sacrebleu.corpus_bleu(hyps, [ref]).score:.2f}" in out
     assert main(["evaluate", "-m", str(run / "best.pt"), "--split", "holdout"]) == 2
     assert "split 'holdout': use train, valid or test" in capsys.readouterr().err
+
+
+# -- search options, sampling, ensembles, interactive use, flag names --------------------------
+@torch.no_grad()
+def teacher_forced_logprob(model, src_ids: list[int], tokens: list[int]) -> float:
+    """log p(tokens, EOS | source) of one model, by teacher forcing."""
+    logits = model(torch.tensor([src_ids]), torch.tensor([len(src_ids)]), torch.tensor([[1, *tokens]]))
+    logp = torch.log_softmax(logits[0].double(), -1)
+    return float(sum(logp[t, y] for t, y in enumerate([*tokens, 2])))
+
+
+def repeats_a_bigram(tokens: list[int]) -> bool:
+    bigrams = list(zip(tokens, tokens[1:], strict=False))
+    return len(set(bigrams)) < len(bigrams)
+
+
+def nbest_lines(out: str) -> list[tuple[int, str, float]]:
+    return [(int(n), text, float(score)) for n, text, score in (line.split(" ||| ") for line in out.splitlines())]
+
+
+def test_min_length_and_block_ngram_repeat_flags(run, loaded, tmp_path, capsys):
+    from seq2seq.translation.translator import search_ids
+
+    lines = [s for s in SENTENCES if s.strip()]
+    sources = loaded.task.subwords.encode_src(lines)
+    plain = search_ids(loaded.model, sources, SearchConfig(beam_size=3, nbest=3))
+    assert any(repeats_a_bigram(h.tokens) for hyps in plain for h in hyps)  # the barely trained model repeats
+    search = SearchConfig(beam_size=3, nbest=3, min_length=6, block_ngram_repeat=2)
+    for hyps in search_ids(loaded.model, sources, search):
+        for h in hyps:
+            assert len(h.tokens) >= 6
+            assert not repeats_a_bigram(h.tokens)
+    write_lines(tmp_path / "in.en", SENTENCES)
+    rc, out, _ = translate(["-m", str(run / "best.pt"), "-i", str(tmp_path / "in.en"), "--min-length", "6",
+                            "--block-ngram-repeat", "2"], capsys)  # fmt: skip
+    assert rc == 0
+    expected = loaded.task.translator(loaded.model).best(SENTENCES, dataclasses.replace(loaded.cfg.search, **{
+        "min_length": 6, "block_ngram_repeat": 2}))  # fmt: skip
+    assert out.splitlines() == expected
+    rc, _, err = translate(["-m", str(run / "best.pt"), "--min-length", "-1"], capsys)
+    assert rc == 2 and "--min-length: must be at least 0, got -1" in err
+    # a translation recipe may set them (and the sampling keys) as its defaults
+    cfg = load_config(DEMO, ["search.min_length=2", "search.block_ngram_repeat=3", "search.top_p=0.9"])
+    assert (cfg.search.min_length, cfg.search.block_ngram_repeat, cfg.search.top_p) == (2, 3, 0.9)
+
+
+def test_sample_draws_from_the_model(run, loaded, tmp_path, capsys):
+    """--sample: one draw per line from the model (the core sampler), reproducible by --seed;
+    at temperature 0 it is greedy search; a draw's score is the model's log-probability of it."""
+    from seq2seq.search import seeded
+    from seq2seq.translation.translator import search_ids
+
+    write_lines(tmp_path / "in.en", SENTENCES)
+    ckpt = str(run / "best.pt")
+    draws = [translate(["-m", ckpt, "-i", str(tmp_path / "in.en"), "--sample", "--seed", seed], capsys)[1]
+             for seed in ("3", "3", "4")]  # fmt: skip
+    assert draws[0] == draws[1] and draws[0] != draws[2]
+    assert [bool(x) for x in draws[0].splitlines()] == [bool(x.strip()) for x in SENTENCES]
+    greedy_out = translate(["-m", ckpt, "-i", str(tmp_path / "in.en"), "--beam", "1"], capsys)[1]
+    assert translate(["-m", ckpt, "-i", str(tmp_path / "in.en"), "--sample", "--temperature", "0"], capsys)[1] == (
+        greedy_out
+    )
+    rc, out, _ = translate(["-m", ckpt, "-i", str(tmp_path / "in.en"), "--sample", "--nbest", "4", "--seed", "1",
+                            "--length-penalty", "0"], capsys)  # fmt: skip
+    rows = nbest_lines(out)
+    assert rc == 0 and [n for n, _, _ in rows] == sorted(
+        [i for i, s in enumerate(SENTENCES) if s.strip()] * 4 + [i for i, s in enumerate(SENTENCES) if not s.strip()]
+    )
+    # the sampler's scores are the model's log-probabilities of what it drew
+    ids = loaded.task.subwords.encode_src(["I see twenty-four red dogs."] * 30)
+    search = SearchConfig(nbest=2, length_penalty=0.0, top_k=20)
+    drawn = search_ids(loaded.model, ids, search, sampling=True, generator=seeded(torch.device("cpu"), 0))
+    assert len({tuple(h.tokens) for hyps in drawn for h in hyps}) > 1  # draws, not a search
+    for hyps in drawn[:5]:
+        assert hyps[0].score >= hyps[1].score
+        for h in hyps:
+            assert h.logprob == pytest.approx(teacher_forced_logprob(loaded.model, ids[0], h.tokens), abs=1e-3)
+    rc, _, err = translate(["-m", ckpt, "--temperature", "0.5"], capsys)
+    assert rc == 2 and "--temperature: a sampling option; add --sample" in err
+    rc, _, err = translate(["-m", ckpt, "--sample", "--beam", "4"], capsys)
+    assert rc == 2 and "--beam: --sample draws translations" in err
+    rc, _, err = translate(["-m", ckpt, "--sample", "--top-p", "2"], capsys)
+    assert rc == 2 and "--top-p: must be at most 1" in err
+
+
+def test_an_ensemble_of_a_checkpoint_with_itself_translates_as_the_checkpoint(run, tmp_path, capsys):
+    write_lines(tmp_path / "in.en", SENTENCES)
+    ckpt = str(run / "best.pt")
+    args = ["-i", str(tmp_path / "in.en"), "--beam", "3", "--nbest", "2"]
+    alone = translate(["-m", ckpt, *args], capsys)
+    assert alone[0] == 0
+    assert translate(["-m", ckpt, ckpt, *args], capsys) == alone
+    assert translate(["-m", ckpt, "-m", ckpt, *args], capsys) == alone  # a repeated -m: an ensemble, not b alone
+
+
+def test_an_ensemble_scores_the_mean_of_its_models_log_probabilities(run, tmp_path, capsys):
+    from seq2seq.search import Ensemble, length_penalty
+    from seq2seq.translation.translator import search_ids
+
+    first, second = ckpt_io.step_checkpoints(run)[-2:]
+    a, b = (load_model(p, "cpu", task="translation") for p in (first, second))
+    ensemble = Ensemble([a.model, b.model]).eval()
+    lines = [s for s in SENTENCES if s.strip()]
+    sources = a.task.subwords.encode_src(lines)
+    found = search_ids(ensemble, sources, SearchConfig(beam_size=3, nbest=2, length_penalty=0.6))
+    alone = search_ids(a.model, sources, SearchConfig(beam_size=3, nbest=2, length_penalty=0.6))
+    assert [h.score for hyps in found for h in hyps] != pytest.approx([h.score for hyps in alone for h in hyps])
+    for ids, hyps in zip(sources, found, strict=True):
+        for h in hyps:
+            mean = (teacher_forced_logprob(a.model, ids, h.tokens) + teacher_forced_logprob(b.model, ids, h.tokens)) / 2
+            assert h.logprob == pytest.approx(mean, abs=1e-3)
+            lp = float(length_penalty(torch.tensor(len(h.tokens) + 1), 0.6))
+            assert h.score == pytest.approx(mean / lp, abs=1e-3)
+    # the command line decodes the same ensemble (the first checkpoint's [search], flags over it)
+    write_lines(tmp_path / "in.en", lines)
+    rc, out, _ = translate(["-m", str(first), str(second), "-i", str(tmp_path / "in.en"), "--beam", "3", "--nbest",
+                            "2", "--length-penalty", "0.6"], capsys)  # fmt: skip
+    assert rc == 0
+    texts = [a.task.subwords.decode_tgt([h.tokens for h in hyps]) for hyps in found]
+    assert [(n, t) for n, t, _ in nbest_lines(out)] == [(i, t) for i, ts in enumerate(texts) for t in ts]
+    assert [s for _, _, s in nbest_lines(out)] == pytest.approx([h.score for hyps in found for h in hyps], abs=1e-3)
+    # evaluate takes the same ensemble: -m A B
+    ref = ["x"] * len(lines)
+    write_lines(tmp_path / "ref.de", ref)
+    assert main(["evaluate", "-m", str(first), str(second), "--src", str(tmp_path / "in.en"), "--ref",
+                 str(tmp_path / "ref.de"), "--beam", "3", "--length-penalty", "0.6"]) == 0  # fmt: skip
+    hyps = [ts[0] for ts in texts]
+    assert f"BLEU = {sacrebleu.corpus_bleu(hyps, [ref]).score:.2f}" in capsys.readouterr().out
+
+
+def test_an_ensemble_of_checkpoints_with_other_subwords_is_refused(run, loaded, tmp_path, capsys):
+    from seq2seq.translation.subwords import train
+
+    ckpt = ckpt_io.load(run / "best.pt")
+    size = loaded.task.subwords.src_size
+    src, tgt = loaded.task.split_text("train")
+    ckpt["task_state"]["subwords"] = {"src": train([*src, *tgt], size, "bpe", "x"), "tgt": None}
+    ckpt_io.save(tmp_path / "other.pt", ckpt)
+    assert load_model(tmp_path / "other.pt", "cpu", task="translation").task.subwords.src_size == size  # loads alone
+    rc, _, err = translate(["-m", str(run / "best.pt"), str(tmp_path / "other.pt")], capsys)
+    assert rc == 2 and err.count("\n") == 1
+    assert f"{tmp_path / 'other.pt'}: its source subwords differ from {run / 'best.pt'}'s" in err
+    rc, _, err = translate(["-m", str(run / "best.pt"), str(run / "best.pt"), "--attention-plot",
+                            str(tmp_path / "a.png")], capsys)  # fmt: skip
+    assert rc == 2 and "--attention-plot draws one model's attention" in err
+
+
+def test_on_a_terminal_each_line_is_answered_as_it_is_typed(run, loaded):
+    """stdin a pseudo-terminal: a line's translation comes back (flushed) before the next line
+    is typed or the input ends."""
+    import pty
+    import select
+
+    master, slave = pty.openpty()
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "seq2seq", "translate", "-m", str(run / "best.pt"), "--device", "cpu"],
+        cwd=REPO, env=env, stdin=slave, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+    )  # fmt: skip
+    os.close(slave)
+    translator = loaded.task.translator(loaded.model)
+
+    def answer(line: str) -> str:
+        os.write(master, line.encode() + b"\n")
+        got = b""
+        while not got.endswith(b"\n"):
+            ready, _, _ = select.select([proc.stdout], [], [], 300)  # a bound against hanging, not a timing
+            assert ready, "no translation came back while the input stayed open"
+            chunk = os.read(proc.stdout.fileno(), 4096)
+            assert chunk, proc.stderr.read().decode()
+            got += chunk
+        return got.decode()
+
+    try:
+        for line in ("I see a dog.", "She is playing with three cats."):
+            assert answer(line) == translator.best([line], loaded.cfg.search)[0] + "\n"
+        os.write(master, b"\x04")  # Ctrl-D: the end of the input
+        assert proc.wait(timeout=120) == 0
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+        os.close(master)
+
+
+def test_piped_input_streams_in_windows_and_a_terminal_in_lines(loaded, monkeypatch, capsys):
+    import io
+
+    translator = Translator(loaded.model, loaded.task.subwords, loaded.task.max_src_len)
+    seen = []
+    real = translate_module.translate_stream
+
+    def spy(translator, lines, write, search, window=1000, bar=None, keep=0):
+        seen.append(window)
+        return real(translator, lines, write, search, window, bar, keep)
+
+    class Stdin:
+        def __init__(self, tty: bool) -> None:
+            self.buffer, self.tty = io.BytesIO(b"I see a dog.\nI see a cat.\n"), tty
+
+        def isatty(self) -> bool:
+            return self.tty
+
+    monkeypatch.setattr(translate_module, "translate_stream", spy)
+    for tty in (False, True):
+        monkeypatch.setattr(sys, "stdin", Stdin(tty))
+        assert translate_module.run(translator, SearchConfig(beam_size=1), None, None, window=50) == 2
+    assert seen == [50, 1]
+    assert capsys.readouterr().out.count("\n") == 4
+
+
+def test_every_command_takes_the_same_input_names(run, loaded, tmp_path, capsys):
+    src, ref = loaded.task.split_text("test")
+    src, ref = src[:6], ref[:6]
+    write_lines(tmp_path / "t.en", src)
+    write_lines(tmp_path / "t.de", ref)
+    ckpt = str(run / "best.pt")
+    outs = [translate(["-m", ckpt, flag, str(tmp_path / "t.en"), "--beam", "1"], capsys) for flag in
+            ("-i", "--input", "--src")]  # fmt: skip
+    assert outs[0][0] == 0 and outs[0][1].count("\n") == len(src) and outs[1:] == [outs[0]] * 2
+    reports = []
+    for flag in ("--src", "-i", "--input"):
+        assert main(["evaluate", "-m", ckpt, flag, str(tmp_path / "t.en"), "--ref", str(tmp_path / "t.de"), "--beam",
+                     "1"]) == 0  # fmt: skip
+        reports.append(capsys.readouterr().out)
+    assert reports[0].startswith("BLEU = ") and reports[1:] == [reports[0]] * 2
+    for flag in ("-i", "--input"):
+        rc = main(["select", ckpt, flag, str(tmp_path / "t.en"), "--ref", str(tmp_path / "t.de"), "--length-penalties",
+                   "1.0", "--beam", "1", "--min-length", "2", "-o", str(tmp_path / "final.pt")])  # fmt: skip
+        assert rc == 0 and '"selected"' in capsys.readouterr().out
+        final = ckpt_io.load(tmp_path / "final.pt")
+        assert final["selected"]["on"] == [str(tmp_path / "t.en"), str(tmp_path / "t.de")]
+        assert final["config"]["search"]["min_length"] == 2  # the search it was selected with becomes its default

@@ -17,7 +17,7 @@ import torch
 from seq2seq.cli import main
 from seq2seq.inference import load_model
 from seq2seq.registry import load_config
-from seq2seq.train import Trainer
+from seq2seq.trainer import Trainer
 from seq2seq.video.features import Extraction, Extractor, extract
 from seq2seq.video.label import Labeller
 from seq2seq.video.synth import write_clip

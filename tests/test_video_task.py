@@ -103,7 +103,7 @@ def test_bad_layouts_name_the_file_and_the_fix(tmp_path):
 
 @pytest.mark.slow
 def test_tagger_learns_segments_beyond_frame_noise_and_evaluate_prints_them(tmp_path, capsys):
-    from seq2seq.train import Trainer
+    from seq2seq.trainer import Trainer
 
     root = make_layout(tmp_path / "data")
     # set here, independent of the demo recipe's tuning
@@ -138,7 +138,7 @@ def test_tagger_learns_segments_beyond_frame_noise_and_evaluate_prints_them(tmp_
 
 def test_causal_tagger_trains_in_tbptt_chunks_and_bidirectional_refuses(tmp_path):
     from seq2seq.config import ConfigError
-    from seq2seq.train import Trainer
+    from seq2seq.trainer import Trainer
 
     root = make_layout(tmp_path / "data", videos=8)
     cfg = config(root, tmp_path / "run", "model.bidirectional=false", "train.tbptt=10", "train.epochs=1")
@@ -154,3 +154,17 @@ def test_causal_tagger_trains_in_tbptt_chunks_and_bidirectional_refuses(tmp_path
     trainer = Trainer.from_config(cfg)
     assert all(end - start <= 12 for _, start, end in trainer.task.items)
     assert trainer.task.weights is not None and trainer.task.weights[0] < trainer.task.weights[1]
+
+
+def test_the_demo_writes_where_the_demo_recipe_reads():
+    """After `make demo`, `seq2seq train video/demo` finds the demo's features (it did not)."""
+    import inspect
+
+    from seq2seq.cli import build_parser
+    from seq2seq.video import demo
+
+    out = build_parser().parse_args(["demo"]).out
+    assert 'root = out / "video"' in inspect.getsource(demo.demo) and 'data = root / "data"' in inspect.getsource(
+        demo.demo
+    )
+    assert load_config("video/demo").data.root == str(Path(out) / "video" / "data")

@@ -8,11 +8,11 @@ from pathlib import Path
 
 
 def demo(out: Path, device: str) -> dict[str, str]:
+    from seq2seq.api import train
     from seq2seq.inference import load_model
     from seq2seq.music.corpus import chord_splits
     from seq2seq.music.generate import write_continuation
     from seq2seq.registry import load_config
-    from seq2seq.train import train
 
     run = out / "music-chords"
     shutil.rmtree(run, ignore_errors=True)

@@ -4,13 +4,19 @@ Quantisation works in beats, not seconds, so tempo changes do not stretch the gr
 starting at MIDI tick s and ending at tick e sounds in frames ``round(s / resolution * per_beat)``
 up to ``round(e / resolution * per_beat)`` (at least one frame), where ``per_beat`` is 1, 2 or 4
 frames per quarter note for the quarter, eighth and sixteenth grid. Drum tracks are ignored.
+
+``read_midi`` also keeps what a roll cannot hold (tempo, time signature, velocities, the silence
+before the first note: ``MidiPiece``), and ``roll_to_midi`` takes them back, so a continuation of
+a primer file plays at the primer's tempo, in its metre and at its loudness.
 """
 
 from __future__ import annotations
 
 import hashlib
 import io
+import math
 import sys
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -20,6 +26,7 @@ from seq2seq.music.rolls import HIGHEST, KEYS, LOWEST, SPLITS, MusicDataError, S
 
 GRIDS = {"quarter": 1, "eighth": 2, "sixteenth": 4}  # frames per quarter note
 MIDI_SUFFIXES = (".mid", ".midi")
+DEFAULT_VELOCITY = 80  # of written notes when no primer gives one
 
 
 def warn(message: str) -> None:
@@ -33,9 +40,34 @@ def per_beat(grid: str) -> int:
     return GRIDS[grid]
 
 
-def midi_to_roll(path: str | Path, grid: str) -> tuple[np.ndarray, int]:
-    """Read one MIDI file into a (time, 88) roll. Returns the roll and how many notes were dropped
-    for lying outside the 88 piano keys. A corrupt file or one without notes is an error."""
+@dataclass
+class MidiPiece:
+    """A MIDI file on the grid: its ``roll`` and what a roll does not hold, so that a file written
+    from it (``roll_to_midi``) plays as the original did.
+
+    ``bpm`` is the tempo at the first note and ``time_signature`` the one in force there (a file
+    without either: 120 bpm, 4/4); ``tempos`` and ``time_signatures`` count the distinct ones the
+    piece uses from its first note on (more than 1: it changes, and a written roll keeps only the
+    first). ``velocities`` is (time, 88), the velocity of the note starting at each frame and key
+    (0 elsewhere; of two notes starting together on one key, the louder), ``velocity`` the median
+    velocity of its notes. ``offset`` is the silence before the first note, in frames (the roll
+    starts at the first note), so that written back the notes fall where they were in the bar."""
+
+    roll: np.ndarray
+    dropped: int = 0  # notes outside the 88 piano keys
+    bpm: float = 120.0
+    time_signature: tuple[int, int] = (4, 4)
+    velocities: np.ndarray | None = None
+    velocity: int = DEFAULT_VELOCITY  # the median of the notes' velocities
+    offset: int = 0
+    tempos: int = 1
+    time_signatures: int = 1
+
+
+def read_midi(path: str | Path, grid: str) -> MidiPiece:
+    """Read one MIDI file into a (time, 88) roll with its tempo, time signature and velocities
+    (``MidiPiece``). A corrupt file, one without notes or with notes only outside the 88 piano
+    keys is an error."""
     import pretty_midi
 
     path = Path(path)
@@ -57,31 +89,64 @@ def midi_to_roll(path: str | Path, grid: str) -> tuple[np.ndarray, int]:
     def frame(seconds: float) -> int:
         return int(round(pm.time_to_tick(seconds) / pm.resolution * div))
 
-    spans = [(frame(n.start), frame(n.end), n.pitch - LOWEST) for n in kept]
-    spans = [(s, max(e, s + 1), k) for s, e, k in spans]
-    start = min(s for s, _, _ in spans)  # leading silence is not part of the piece
-    roll = np.zeros((max(e for _, e, _ in spans) - start, KEYS), dtype=np.uint8)
-    for s, e, k in spans:
+    spans = [(frame(n.start), frame(n.end), n.pitch - LOWEST, n.velocity) for n in kept]
+    spans = [(s, max(e, s + 1), k, v) for s, e, k, v in spans]
+    start = min(s for s, *_ in spans)  # leading silence is not part of the piece
+    roll = np.zeros((max(e for _, e, *_ in spans) - start, KEYS), dtype=np.uint8)
+    velocities = np.zeros_like(roll)
+    for s, e, k, v in spans:
         roll[s - start : e - start, k] = 1
-    return roll, len(notes) - len(kept)
+        velocities[s - start, k] = max(velocities[s - start, k], min(max(int(v), 1), 127))
+
+    first, last = min(n.start for n in kept), max(n.end for n in kept)
+    times, tempi = pm.get_tempo_changes()
+    at = max(0, int(np.searchsorted(times, first, side="right")) - 1)  # the tempo in force at the first note
+    bpm = float(round(tempi[at], 3)) if len(tempi) else 120.0  # as a file stores it: whole microseconds
+    tempos = {round(float(t), 3) for t in tempi[at : max(at + 1, int(np.searchsorted(times, last)))]}
+    signatures = sorted(pm.time_signature_changes, key=lambda ts: ts.time)
+    before = [(ts.numerator, ts.denominator) for ts in signatures if ts.time <= first]
+    meters = before[-1:] or [(4, 4)]  # the one in force at the first note, then the later ones
+    meters += [(ts.numerator, ts.denominator) for ts in signatures if first < ts.time < last]
+    velocity = int(np.clip(round(float(np.median([n.velocity for n in kept]))), 1, 127))
+    return MidiPiece(
+        roll, len(notes) - len(kept), bpm, meters[0], velocities, velocity, start, len(tempos), len(set(meters))
+    )
+
+
+def midi_to_roll(path: str | Path, grid: str) -> tuple[np.ndarray, int]:
+    """Read one MIDI file into a (time, 88) roll. Returns the roll and how many notes were dropped
+    for lying outside the 88 piano keys. A corrupt file or one without notes is an error."""
+    piece = read_midi(path, grid)
+    return piece.roll, piece.dropped
 
 
 def roll_to_midi(
-    roll: np.ndarray, path: str | Path, grid: str, bpm: float = 120.0, velocity: int = 80, program: int = 0
-) -> Path:
-    """Write a (time, 88) roll as a one-track MIDI file (atomically). Consecutive frames of a key
-    become one held note, as a piano roll cannot tell a held note from a repeated one."""
+    roll: np.ndarray, path: str | Path, grid: str, bpm: float = 120.0, velocity: int = DEFAULT_VELOCITY,
+    program: int = 0, *, velocities: np.ndarray | None = None, time_signature: tuple[int, int] = (4, 4),
+    offset: int = 0,
+) -> Path:  # fmt: skip
+    """Write a (time, 88) roll as a one-track MIDI file (atomically) at ``bpm`` in
+    ``time_signature``. Consecutive frames of a key become one held note, as a piano roll cannot
+    tell a held note from a repeated one. A note starting at a frame and key where
+    ``velocities`` (an array of at most the roll's frames, e.g. a primer's) is above 0 takes that
+    velocity, every other note ``velocity``. ``offset`` frames of silence come before the roll."""
     import pretty_midi
 
+    if not (math.isfinite(bpm) and bpm > 0):
+        raise MusicDataError(f"tempo {bpm} bpm: must be a finite number above 0")
     step = 60.0 / bpm / per_beat(grid)
     pm = pretty_midi.PrettyMIDI(initial_tempo=bpm)
+    numerator, denominator = time_signature
+    pm.time_signature_changes.append(pretty_midi.TimeSignature(int(numerator), int(denominator), 0.0))
     inst = pretty_midi.Instrument(program=program)
     on = np.vstack([np.zeros((1, KEYS), np.int8), np.asarray(roll, np.int8), np.zeros((1, KEYS), np.int8)])
     change = np.diff(on, axis=0)  # +1 at a note's first frame, -1 after its last
+    known = np.zeros((0, KEYS), np.uint8) if velocities is None else np.asarray(velocities)
     for key in range(KEYS):
         starts, ends = np.flatnonzero(change[:, key] == 1), np.flatnonzero(change[:, key] == -1)
         for s, e in zip(starts, ends, strict=True):
-            inst.notes.append(pretty_midi.Note(velocity, LOWEST + key, s * step, e * step))
+            v = int(known[s, key]) if s < len(known) and known[s, key] > 0 else velocity
+            inst.notes.append(pretty_midi.Note(v, LOWEST + key, (offset + s) * step, (offset + e) * step))
     inst.notes.sort(key=lambda n: (n.start, n.pitch))
     pm.instruments.append(inst)
 

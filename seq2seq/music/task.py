@@ -191,6 +191,13 @@ class MusicTask(NextStepTask):
     def state(self) -> dict[str, Any]:
         return {"grid": self.cfg.data.grid, "primer": self.primer, "problems": self.problems}
 
+    def describe(self) -> dict[str, str]:
+        return {
+            "piano roll": f"88 keys, {self.cfg.data.grid} grid (MIDI is read and written on it)",
+            "trained on": self.cfg.data.path or "the embedded chord corpus",
+            "default primer": f"{len(self.primer)} frames",
+        }
+
     def restore(self, state: dict[str, Any], dims: Dims, where: str = "checkpoint") -> None:
         self.dims = dims
         self.primer = state.get("primer", [])

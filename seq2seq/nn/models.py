@@ -110,7 +110,8 @@ class EncoderDecoder(nn.Module):
         if self.bridge is None:
             return self.decoder.rnn.zero_state(batch, final[0].device, final[0].dtype)
         out = []
-        pick = torch.tensor([min(layer, self.enc_layers - 1) for layer in range(self.dec_layers)])
+        # made on the state's device: a CPU index copied over would make the host wait every step
+        pick = torch.arange(self.dec_layers, device=final[0].device).clamp_(max=self.enc_layers - 1)
         for s, linear in zip(final, self.bridge, strict=True):
             # (layers * dirs, batch, H) -> (layers, batch, dirs * H): both directions of a layer
             s = (
@@ -118,7 +119,7 @@ class EncoderDecoder(nn.Module):
                 .permute(0, 2, 1, 3)
                 .reshape(self.enc_layers, batch, -1)
             )
-            out.append(torch.tanh(linear(s[pick.to(s.device)])))
+            out.append(torch.tanh(linear(s[pick])))
         return tuple(out)
 
     def start(self, src: Tensor, src_lengths: Tensor) -> DecoderState:

@@ -6,7 +6,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from seq2seq.commands import Handler, add_device, search_options, writable_file, writable_folder
+from seq2seq.commands import Handler, add_device, writable_file, writable_folder
 from seq2seq.errors import UserError
 from seq2seq.nextstep import evaluate_handler, sampling_args
 from seq2seq.text.vocab import TextDataError
@@ -37,20 +37,21 @@ def generate_args(p: argparse.ArgumentParser) -> None:
 
 
 def generate(args: argparse.Namespace) -> int:
+    """A thin layer over ``TextModel.generate``: prints (and with -o writes) primer + continuation."""
+    from seq2seq.api import TextModel
     from seq2seq.checkpoint import atomic_write
     from seq2seq.inference import load_model
-    from seq2seq.text.generate import continue_text
 
     if args.steps < 1:
         raise UserError("--steps must be at least 1")
     if args.output:
         writable_file(args.output, "-o")
-    loaded = load_model(args.model, args.device, task=TASK, command="seq2seq generate")
-    s = search_options(loaded.cfg.search, temperature=args.temperature, top_k=args.top_k, top_p=args.top_p)
-    primer = args.primer if args.primer is not None else loaded.task.primer
-    loaded.task.vocab.check(primer, "--primer", strict=False)
-    text = continue_text(loaded.model, loaded.task.vocab, primer, args.steps, s.temperature, s.top_k, s.top_p,
-                         args.seed)  # fmt: skip
+    model = TextModel(load_model(args.model, args.device, task=TASK, command="seq2seq generate"))
+    primer = args.primer if args.primer is not None else model.task.primer
+    if not primer:
+        raise TextDataError("the primer is empty; give at least one character")
+    model.task.vocab.check(primer, "--primer", strict=False)
+    text = model.generate(primer, args.steps, args.temperature, args.top_k, args.top_p, args.seed)
     print(primer + text)
     if args.output:
         atomic_write(args.output, lambda f: f.write((primer + text).encode("utf-8")))

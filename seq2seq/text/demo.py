@@ -8,13 +8,13 @@ from pathlib import Path
 
 
 def demo(out: Path, device: str) -> dict[str, str]:
+    from seq2seq.api import train
     from seq2seq.checkpoint import atomic_write
     from seq2seq.inference import load_model
     from seq2seq.registry import load_config
     from seq2seq.text.corpus import short_text
     from seq2seq.text.generate import continue_text
     from seq2seq.text.inspect import inspect_units
-    from seq2seq.train import train
 
     run = out / "text"
     shutil.rmtree(run, ignore_errors=True)

@@ -122,6 +122,10 @@ class TextTask(NextStepTask):
     def state(self) -> dict[str, Any]:
         return {"chars": self.vocab.chars if self.vocab else [], "primer": self.primer}
 
+    def describe(self) -> dict[str, str]:
+        return {"characters": f"{len(self.vocab.chars)} (and unknown, padding)", "trained on": self.where,
+                "default primer": repr(self.primer)}  # fmt: skip
+
     def restore(self, state: dict[str, Any], dims: Dims, where: str = "checkpoint") -> None:
         self.dims = dims
         self.vocab = CharVocab(state["chars"])

@@ -9,9 +9,9 @@ from pathlib import Path
 
 
 def demo(out: Path, device: str) -> dict[str, str]:
+    from seq2seq.api import train
     from seq2seq.inference import load_model
     from seq2seq.registry import load_config
-    from seq2seq.train import train
     from seq2seq.translation.bleu import score_files
     from seq2seq.translation.text import write_lines
     from seq2seq.translation.translate import run
@@ -27,8 +27,10 @@ def demo(out: Path, device: str) -> dict[str, str]:
     write_lines(folder / "examples.ref.de", ref[:8])
     run(task.translator(loaded.model), loaded.cfg.search, str(folder / "examples.en"), str(folder / "examples.de"),
         progress=False)  # fmt: skip
-    for line, hyp in zip(src[:8], (folder / "examples.de").read_text(encoding="utf-8").splitlines(), strict=True):
-        print(f"  {line}\n    -> {hyp}")
+    hyps = (folder / "examples.de").read_text(encoding="utf-8").splitlines()
+    for line, hyp, gold in zip(src[:8], hyps, ref[:8], strict=True):
+        mark = "" if hyp == gold else "   (reference: " + gold + ")"
+        print(f"  {line}\n    -> {hyp}{mark}")
     test = json.loads((folder / "test_scores.json").read_text(encoding="utf-8"))
     examples = score_files(folder / "examples.de", folder / "examples.ref.de")
     print(f"  best validation BLEU {summary['best']:.1f}; held-out test ({len(src)} sentences) {test['bleu_text']}")

@@ -107,11 +107,22 @@ def german_ordinal(n: int, case: str) -> str:
     return stem + ("e" if case == "nom" else "en")
 
 
+def count(rng: random.Random, max_number: int) -> int:
+    """A count from 2 to ``max_number``, each scale (2-19, 20-99, 100-999) equally likely: drawn
+    uniformly, 90% of the counts would be in the hundreds and a model would rarely see 'three'
+    (the demo then turned 'three red dogs' into 'neunhundert rote Hunde')."""
+    scales = [(lo, min(hi, max_number)) for lo, hi in ((2, 19), (20, 99), (100, 999)) if lo <= max_number]
+    lo, hi = rng.choice(scales)
+    if lo == 100 and rng.random() < 0.25:  # whole hundreds too ('nine hundred'), not only 1 in 100 of them
+        return 100 * rng.randint(1, hi // 100)
+    return rng.randint(lo, hi)
+
+
 def noun_phrase(rng: random.Random, case: str, max_number: int) -> tuple[str, str, bool]:
     """A counted noun phrase in English and German (``case`` nom/acc/dat); True if plural."""
     en_sg, en_pl, de_sg, de_pl, gender = rng.choice(NOUNS)
     adj = rng.choice(ADJECTIVES) if rng.random() < 0.7 else None
-    n = 1 if rng.random() < 0.3 else rng.randint(2, max_number)
+    n = 1 if rng.random() < 0.3 else count(rng, max_number)
     if n == 1:
         en_adj = f"{adj[0]} " if adj else ""
         article = "an" if (en_adj or en_sg)[0] in "aeiou" else "a"
@@ -130,6 +141,7 @@ TEMPLATES = [
     ("acc", "I see {en}.", "Ich sehe {de}."),
     ("acc", "Yesterday we bought {en}.", "Gestern haben wir {de} gekauft."),
     ("nom", "{En} {are} in the garden.", "{De} {sind} im Garten."),
+    ("nom", "{En} {are} on the table.", "{De} {sind} auf dem Tisch."),
     ("dat", "She is playing with {en}.", "Sie spielt mit {de}."),
     ("nom", "I think that {en} {are} here.", "Ich glaube, dass {de} hier {sind}."),
     ("acc", "The meeting is on the {ord} of {month}.", "Das Treffen ist am {ord_dat} {monat}."),

@@ -96,7 +96,10 @@ class TranslationTask(Task):
     Data = TranslationData
     kinds = ("encoder_decoder",)
     metrics = {"loss": "min", "ppl": "min", "bleu": "max", "chrf": "max"}
-    search_keys = frozenset({"beam_size", "length_penalty", "max_len_ratio", "max_len_offset", "nbest"})
+    search_keys = frozenset({
+        "beam_size", "length_penalty", "max_len_ratio", "max_len_offset", "nbest", "min_length", "block_ngram_repeat",
+        "temperature", "top_k", "top_p",
+    })  # fmt: skip
 
     def __init__(self, cfg: Config) -> None:
         super().__init__(cfg)
@@ -252,6 +255,16 @@ class TranslationTask(Task):
             "subwords": self.subwords.state() if self.subwords else None,
             "max_src_len": self.max_src_len,
             "max_tgt_len": self.max_tgt_len,
+        }
+
+    def describe(self) -> dict[str, str]:
+        d = self.cfg.data
+        sizes = f"{self.subwords.src_size}" + ("" if self.subwords.joint else f" / {self.subwords.tgt_size}")
+        data = "generated numbers corpus" if d.corpus == "numbers" else f"{d.train_src} -> {d.train_tgt}"
+        return {
+            "subwords": f"{'joint' if self.subwords.joint else 'separate'} SentencePiece, {sizes} pieces",
+            "longest source": f"{self.max_src_len} subwords (longer lines are translated sentence by sentence)",
+            "trained on": data,
         }
 
     def restore(self, state: dict[str, Any], dims: Dims, where: str = "checkpoint") -> None:

@@ -5,6 +5,9 @@ size; inside a window sentences are sorted by length into batches of at most ``-
 source subwords (little padding), and the translations are written back in input order. An output
 file is written under a temporary name and renamed when complete, so an interrupted run (Ctrl-C)
 leaves no file that looks finished.
+
+On a terminal (stdin a TTY, no input file) it is interactive: each line is translated as soon as it
+is typed (a window of one line) and its translation written and flushed at once.
 """
 
 from __future__ import annotations
@@ -66,6 +69,14 @@ def translate_stream(
     return done, kept
 
 
+def is_terminal(stream) -> bool:
+    """Whether ``stream`` is a terminal (False for a stream without a file, e.g. under pytest)."""
+    try:
+        return bool(stream.isatty())
+    except (AttributeError, ValueError, OSError):
+        return False
+
+
 def run(
     translator: Translator,
     search: SearchConfig,
@@ -76,18 +87,27 @@ def run(
     plot_line: int = 0,
     progress: bool | None = None,
 ) -> int:
-    """Translate a file (or stdin) into a file (or stdout); returns the number of lines."""
+    """Translate a file (or stdin) into a file (or stdout); returns the number of lines. Input
+    typed on a terminal is translated line by line, each answer flushed as it is written."""
     if window < 1:
         raise TranslateError(f"--window {window}: give at least 1 line")
-    show = sys.stderr.isatty() if progress is None else progress
+    interactive = source is None and is_terminal(sys.stdin)
+    if interactive:
+        window = 1  # answer each line as it comes
+        if is_terminal(sys.stderr):
+            print("seq2seq: translating each line as you type it; Ctrl-D ends", file=sys.stderr)
+    show = (is_terminal(sys.stderr) and not interactive) if progress is None else progress
     total = count_lines(source) if (source and show) else None
     lines: Iterable[str] = iter_lines(source) if source else iter_binary_lines(sys.stdin.buffer, "<stdin>")
     with tqdm(total=total, unit="line", disable=not show, file=sys.stderr, dynamic_ncols=True) as bar:
 
         def work(out: BinaryIO) -> tuple[int, tuple[str, str] | None]:
-            return translate_stream(
-                translator, lines, lambda s: out.write(s.encode("utf-8")), search, window, bar, plot_line
-            )
+            def write(text: str) -> None:
+                out.write(text.encode("utf-8"))
+                if interactive:
+                    out.flush()
+
+            return translate_stream(translator, lines, write, search, window, bar, plot_line)
 
         if target:
             result: list[tuple[int, tuple[str, str] | None]] = []

@@ -1,5 +1,6 @@
-"""Translating id sequences and text lines with a trained model: batching by length, the core's
-``beam_search``, long inputs split into pieces the model can handle, detokenised text out.
+"""Translating id sequences and text lines with a trained model (or an ``Ensemble`` of models):
+batching by length, the core's ``beam_search`` (or its sampler), long inputs split into pieces the
+model can handle, detokenised text out.
 
 Used by validation during training, by ``seq2seq translate`` and by ``seq2seq evaluate``.
 """
@@ -15,7 +16,7 @@ from torch import Tensor, nn
 from seq2seq.config import SearchConfig
 from seq2seq.errors import UserError
 from seq2seq.runtime import autocast
-from seq2seq.search import Hypothesis, beam_search, max_lengths
+from seq2seq.search import Hypothesis, beam_search, length_penalty, max_lengths, sample, seeded
 from seq2seq.task import pad
 from seq2seq.translation.subwords import BOS, EOS, PAD, Subwords
 
@@ -54,27 +55,57 @@ def search_ids(
     search: SearchConfig,
     batch_tokens: int = BATCH_TOKENS,
     amp: str = "off",
+    sampling: bool = False,
+    generator: torch.Generator | None = None,
 ) -> list[list[Hypothesis]]:
     """The ``search.nbest`` best hypotheses of each source id list (in input order), found by the
     core's batched beam search; an empty source gives one empty hypothesis. ``amp``: the autocast
-    mode (``runtime.autocast``: 'bf16' also on the CPU, 'auto' on CUDA only, 'off')."""
+    mode (``runtime.autocast``: 'bf16' also on the CPU, 'auto' on CUDA only, 'off').
+    ``sampling``: instead, ``search.nbest`` translations drawn from the model by the core's sampler
+    (``search.temperature``, ``top_k``, ``top_p``; ``generator``: its random numbers, None: the
+    global ones), scored like hypotheses (log p / length penalty), best first."""
     device = next(model.parameters()).device
     results: list[list[Hypothesis]] = [[Hypothesis([], 0.0, 0.0)] for _ in sources]
     todo = [i for i, s in enumerate(sources) if len(s) > 0]
-    for group in length_groups([len(sources[i]) for i in todo], batch_tokens):
+    constraints = {"min_length": search.min_length, "block_ngram_repeat": search.block_ngram_repeat}
+    # A sampled batch holds nbest copies of each source: its budget counts them all.
+    copies = search.nbest if sampling else 1
+    for group in length_groups([len(sources[i]) * copies for i in todo], batch_tokens):
         rows = [todo[g] for g in group]
         src, lengths = pad([sources[i] for i in rows], PAD)
-        first = torch.full((len(rows),), BOS, dtype=torch.long, device=device)
         limit = max_lengths(lengths, search.max_len_ratio, search.max_len_offset).to(device)
         with autocast(device, amp):
-            state = model.start(src.to(device), lengths)
-            hyps = beam_search(
-                model, state, first, limit, EOS, beam_size=search.beam_size, alpha=search.length_penalty,
-                nbest=search.nbest, pad_id=PAD, blocked=(BOS,),
-            )  # fmt: skip
+            if sampling:
+                hyps = _sampled(model, src.to(device), lengths, limit, search, generator, constraints)
+            else:
+                first = torch.full((len(rows),), BOS, dtype=torch.long, device=device)
+                state = model.start(src.to(device), lengths)
+                hyps = beam_search(
+                    model, state, first, limit, EOS, beam_size=search.beam_size, alpha=search.length_penalty,
+                    nbest=search.nbest, pad_id=PAD, blocked=(BOS,), **constraints,
+                )  # fmt: skip
         for i, h in zip(rows, hyps, strict=True):
             results[i] = h
     return results
+
+
+def _sampled(
+    model: nn.Module, src: Tensor, lengths: Tensor, limit: Tensor, search: SearchConfig,
+    generator: torch.Generator | None, constraints: dict[str, int],
+) -> list[list[Hypothesis]]:  # fmt: skip
+    """``search.nbest`` draws per source row, as hypotheses sorted by score."""
+    k = search.nbest
+    index = torch.arange(src.size(0), device=src.device).repeat_interleave(k)
+    state = model.start(src.index_select(0, index), lengths.repeat_interleave(k))
+    first = torch.full((index.size(0),), BOS, dtype=torch.long, device=src.device)
+    out, logp = sample(
+        model, state, first, limit.repeat_interleave(k), EOS, temperature=search.temperature, top_k=search.top_k,
+        top_p=search.top_p, generator=generator, blocked=(BOS,), pad_id=PAD, **constraints,
+    )  # fmt: skip
+    drawn = [[t for t in row if t not in (EOS, PAD)] for row in out.tolist()]
+    scores = (logp / length_penalty(torch.tensor([len(d) + 1 for d in drawn]), search.length_penalty).to(logp)).tolist()
+    hyps = [Hypothesis(d, s, lp) for d, s, lp in zip(drawn, scores, logp.tolist(), strict=True)]
+    return [sorted(hyps[r * k : (r + 1) * k], key=lambda h: -h.score) for r in range(src.size(0))]
 
 
 def split_long(ids: Sequence[int], pieces: Sequence[str], limit: int) -> list[list[int]]:
@@ -100,7 +131,10 @@ class Translator:
     one it reads), a sentence still too long in pieces cut at clause ends, and ``warn`` is told
     which line it was. ``amp`` and
     ``batch_tokens`` are how the search runs (``search_ids``); what it searches for is the
-    ``SearchConfig`` given to each call.
+    ``SearchConfig`` given to each call. ``sample``: draw translations from the model instead of
+    searching (e.g. for back-translation), with random numbers seeded by ``seed`` once (None:
+    the global generator), so one run's draws follow from the seed, the input and the batching.
+    ``model`` may be an ``Ensemble`` (``seq2seq.search``) of models with these subwords.
     """
 
     def __init__(
@@ -112,12 +146,16 @@ class Translator:
         amp: str = "off",
         batch_tokens: int = BATCH_TOKENS,
         warn: Callable[[str], None] | None = None,
+        sample: bool = False,
+        seed: int | None = None,
     ) -> None:
         self.model = model
         self.subwords = subwords
         self.max_src_len = max_src_len
         self.amp, self.batch_tokens = amp, batch_tokens
         self.warn = warn or (lambda message: None)
+        self.sample, self.seed = sample, seed
+        self.generator: torch.Generator | None = None  # made on the model's device at the first draw
 
     def translate(
         self, lines: Sequence[str], search: SearchConfig, first_line: int = 1
@@ -137,7 +175,9 @@ class Translator:
                 )
             sources.extend(parts)
             owner.extend([i] * len(parts))
-        found = search_ids(self.model, sources, search, self.batch_tokens, self.amp)
+        if self.sample and self.seed is not None and self.generator is None:
+            self.generator = seeded(next(self.model.parameters()).device, self.seed)
+        found = search_ids(self.model, sources, search, self.batch_tokens, self.amp, self.sample, self.generator)
         out: list[list[tuple[str, float]]] = [[] for _ in lines]
         by_line: dict[int, list[list[Hypothesis]]] = {}
         for i, hyps in zip(owner, found, strict=True):
@@ -172,6 +212,8 @@ class Translator:
     def attention(self, line: str, translation: str) -> tuple[list[str], list[str], Tensor]:
         """Source pieces, target pieces (with the end-of-sentence token) and the attention weights
         (target, source) of the model reading ``translation`` for ``line``."""
+        if not hasattr(self.model, "decoder"):
+            raise TranslateError("an ensemble has no single attention to plot: give one model (-m) to plot")
         device = next(self.model.parameters()).device
         src = self.subwords.encode_src([line])[0][: self.max_src_len or None]
         tgt = self.subwords.encode_tgt([translation])[0]

@@ -26,10 +26,10 @@ def register(sub: argparse._SubParsersAction) -> None:
     )  # fmt: skip
     p.add_argument("--fps", type=float, default=15.0, help="sampled frames per second (by timestamp)")
     p.add_argument("--size", type=int, default=224, help="frames are resized to SIZE x SIZE")
-    p.add_argument("--batch-size", type=int, default=32)
+    p.add_argument("--batch-size", type=int, default=32, help="frames per backbone batch (bounds memory)")
     p.add_argument("--float16", action="store_true", help="store features as float16 (half the disk)")
     p.add_argument("--audio", action="store_true", help="append log-mel features of the sound track")
-    p.add_argument("--n-mels", type=int, default=64)
+    p.add_argument("--n-mels", type=int, default=64, help="mel bands of the audio features (with --audio)")
     p.add_argument("--seed", type=int, default=0, help="initialisation seed of a random backbone")
     p.add_argument("--labels", help="folder of label files NAME.txt / NAME.csv (default: beside each clip)")
     p.add_argument("--bundle", help="also write splits/BUNDLE.bundle listing these clips")
@@ -57,7 +57,7 @@ def register(sub: argparse._SubParsersAction) -> None:
         help=f"how long a URL may stay silent, when opening and at each read (default {TIMEOUT:g})",
     )  # fmt: skip
     p.add_argument("--truth", help="ground-truth label file (one clip) or folder of NAME.txt / NAME.csv")
-    p.add_argument("--batch-size", type=int, default=32)
+    p.add_argument("--batch-size", type=int, default=32, help="frames per backbone batch (bounds memory)")
     add_device(p)
     p.set_defaults(func=cmd_label)
 

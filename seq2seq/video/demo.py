@@ -32,7 +32,7 @@ def demo(out: Path, device: str) -> dict[str, str]:
     from seq2seq.records import write_json
     from seq2seq.registry import load_config
     from seq2seq.runtime import resolve_device
-    from seq2seq.train import Trainer
+    from seq2seq.trainer import Trainer
     from seq2seq.video.features import Extraction, Extractor, extract
     from seq2seq.video.label import Labeller
     from seq2seq.video.synth import write_clips

@@ -75,6 +75,8 @@ class Result:
 
     clip: Source
     labels: list[int] = field(default_factory=list)  # class per sampled frame
+    times: list[float] = field(default_factory=list)  # each sampled frame's time, seconds
+    confidences: list[float] = field(default_factory=list)  # the probability of each frame's label
     segments: list[Segment] = field(default_factory=list)
     outputs: dict[str, str] = field(default_factory=dict)
     truth: list[str] | None = None  # true label per sampled frame, when given
@@ -180,19 +182,20 @@ class Labeller:
     def label(
         self,
         clip: Source,
-        out_dir: Path,
+        out_dir: Path | None,
         stream: bool = False,
         truth: Path | None = None,
         annotate: Path | None = None,
         on_segment: Callable[[Segment], None] | None = None,
         name: str | None = None,
     ) -> Result:
-        """Label one clip (a file or a URL) and write its outputs, named ``name`` (default: the
-        clip's ``clip_name``); raises on a clip that cannot be read or whose ``truth`` does not
-        fit, leaving nothing of its own behind. With ``stream``, labelling that stops early keeps what it
-        labelled (outputs that cover the frames so far, ``"stopped"`` in the segments file): on
-        Ctrl-C it then raises ``Interrupted`` (a KeyboardInterrupt carrying the result), when the
-        source breaks off (a network drop, a truncated file) a DecodeError that says what was kept."""
+        """Label one clip (a file or a URL) and, unless ``out_dir`` is None, write its outputs
+        there, named ``name`` (default: the clip's ``clip_name``). Raises on a clip that cannot be
+        read or whose ``truth`` does not fit, leaving nothing of its own behind. With ``stream``,
+        labelling that stops early keeps what it labelled (outputs that cover the frames so far,
+        ``"stopped"`` in the segments file): on Ctrl-C it then raises ``Interrupted`` (a
+        KeyboardInterrupt carrying the result), when the source breaks off (a network drop, a
+        truncated file) a DecodeError that says what was kept."""
         if stream:
             self.check_stream()
         names = self.task.labels
@@ -257,19 +260,21 @@ class Labeller:
         self,
         clip: Source,
         name: str,
-        out_dir: Path,
+        out_dir: Path | None,
         kept: list[tuple[int, float, int, int, float]],
         segments: list[Segment],
         truth: Path | None,
         frames: Frames,
         stopped: BaseException | None,
     ) -> Result:
-        """NAME.labels.csv, NAME.segments.json and NAME.timeline.png, each written atomically, after
-        the ground truth (if given) was read and checked, so a clip that fails writes nothing."""
+        """The result, and (with ``out_dir``) NAME.labels.csv, NAME.segments.json and
+        NAME.timeline.png, each written atomically, after the ground truth (if given) was read and
+        checked, so a clip that fails writes nothing."""
         from seq2seq.video.plots import plot_timelines
 
         names = self.task.labels
         result = Result(clip, labels=[k[3] for k in kept], segments=segments)
+        result.times, result.confidences = [k[1] for k in kept], [k[4] for k in kept]
         true_names = None
         if truth is not None:
             from seq2seq.video.metrics import Scores
@@ -290,6 +295,8 @@ class Labeller:
                 result.stopped = f"interrupted ({stopped if str(stopped).startswith('SIG') else 'Ctrl-C'})"
             else:
                 result.stopped = str(stopped)
+        if out_dir is None:
+            return result
         table = io.StringIO(newline="")
         rows = csv.writer(table)
         rows.writerow(["frame", "time", "label", "confidence"])

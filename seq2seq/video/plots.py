@@ -27,7 +27,8 @@ def plot_timelines(
     confidence: list[list[float]] | None = None,
 ) -> Path:
     """One panel per video: (name, predicted labels, true labels or None). x is in seconds when
-    ``fps`` is given, else frames; ``confidence`` draws each frame's top probability."""
+    ``fps`` is given, else frames; ``confidence`` draws each frame's top probability as a line
+    over the prediction's bar, on a scale of its own at the right (0 to 1, labelled)."""
     colours = label_colours(labels)
     fig, axes = plt.subplots(len(rows), 1, figsize=(11, 1.2 + 1.0 * len(rows)), squeeze=False)
     scale = 1.0 / fps if fps else 1.0
@@ -37,9 +38,14 @@ def plot_timelines(
             for label, start, end in segments(seq):
                 ax.broken_barh([(start * scale, (end - start) * scale)], (y + 0.1, 0.8), color=colours[label])
         if confidence is not None and confidence[n]:
-            top = len(tracks)
+            # on its own scale at the right: 0 at the bottom of the prediction's bar, 1 at its top
+            bottom = len(tracks) - 0.9
+            scale_ax = ax.twinx()
+            scale_ax.set_ylim(-bottom / 0.8, 0.9 / 0.8)
+            scale_ax.set_yticks([0.0, 0.5, 1.0], ["0", "0.5", "1"], fontsize=7)
+            scale_ax.set_ylabel("confidence", fontsize=8)
             xs = [i * scale for i in range(len(confidence[n]))]
-            ax.plot(xs, [top - 1 + 0.1 + 0.8 * c for c in confidence[n]], color="black", linewidth=0.6)
+            scale_ax.plot(xs, confidence[n], color="black", linewidth=0.6)
         ax.set_yticks([y + 0.5 for y in range(len(tracks))], [t for t, _ in reversed(tracks)])
         ax.set_xlim(0, len(pred) * scale)
         ax.set_ylim(0, len(tracks))

@@ -272,6 +272,18 @@ class VideoTask(Task):
             "backbone": self.backbone,
         }
 
+    def describe(self) -> dict[str, str]:
+        out = {"labels": ", ".join(self.labels), "trained on": f"{self.cfg.data.root} ({self.cfg.data.train})"}
+        e = self.extraction
+        if e:
+            audio = f" + {e.get('n_mels')} log-mel audio" if e.get("audio") else ""
+            out["features"] = (f"{e.get('backbone')} (weights {e.get('weights')}), {e.get('size')} px frames at "
+                               f"{e.get('fps')} fps, {e.get('dim')} per frame{audio}")  # fmt: skip
+            out["labels raw clips"] = "yes (the backbone is in the checkpoint)" if self.backbone else "yes"
+        else:
+            out["features"] = f"{self.dims.input_dim} precomputed per frame; cannot label raw clips"
+        return out
+
     def restore(self, state: dict[str, Any], dims: Dims, where: str = "checkpoint") -> None:
         self.dims = dims
         self.labels = list(state.get("labels", []))

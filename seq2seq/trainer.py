@@ -159,6 +159,7 @@ class Trainer:
         self.bad_evals = 0
         self.next_eval = tc.eval_every
         self.seconds_before = 0.0  # training time of the sittings before this one (resumed runs)
+        self.last_metrics: dict[str, float] = {}
         self.saved_step = -1  # the step of the newest step checkpoint
         self._purge_step: int | None = None
         if checkpoint is not None:
@@ -243,6 +244,7 @@ class Trainer:
         self.step, self.epoch, self.batch_index = p["step"], p["epoch"], p["batch"]
         self.best, self.bad_evals, self.next_eval = p["best"], p["bad_evals"], p["next_eval"]
         self.seconds_before = float(p.get("seconds", 0.0))
+        self.last_metrics = dict(p.get("metrics") or {})
         ckpt_io.set_rng_state(ckpt["rng"])
 
     def release(self) -> None:
@@ -289,6 +291,7 @@ class Trainer:
                 "bad_evals": self.bad_evals,
                 "next_eval": self.next_eval,
                 "seconds": self.seconds_before + (time.perf_counter() - self._started),
+                "metrics": records.finite(self.last_metrics),  # the validation that came with this checkpoint
             },
             "task_state": self.task.state(),
         }
@@ -427,6 +430,7 @@ class Trainer:
         """Evaluate, checkpoint, apply plateau and early stopping; True to stop training."""
         tc = self.cfg
         metrics = self.evaluate()
+        self.last_metrics = metrics
         value = metrics[tc.metric]
         better = (lambda a, b: a < b) if self.mode == "min" else (lambda a, b: a > b)
         # A non-finite value (a diverged model) is never the best: best.pt keeps the last good one.
@@ -550,8 +554,3 @@ class Trainer:
         summary["outputs"] = outputs
         records.write_json(self.out_dir / "summary.json", summary)
         return summary
-
-
-def train(cfg: Config) -> dict[str, Any]:
-    """Train a new run of ``cfg`` to the end; returns the summary (``Trainer.fit``)."""
-    return Trainer.from_config(cfg).fit()

@@ -1,0 +1,295 @@
+"""The Python API: load a checkpoint and use it, or train a recipe, as the command line does.
+
+    model = seq2seq.load("runs/demo/translation/best.pt")
+    model.translate("I see three red dogs.")          # -> a string
+    model.translate(["...", "..."], beam=5, nbest=3)   # -> per line, [(translation, score), ...]
+
+    labels = seq2seq.load("video.pt").label("clip.mp4")      # per-frame labels, confidences, segments
+    roll = seq2seq.load("chords.pt").generate(steps=64)      # a piano roll; roll.to_midi("out.mid")
+    text = seq2seq.load("text.pt").generate(primer="The", steps=200)
+
+    seq2seq.train("toy/reverse", overrides={"train.epochs": 2}, out="runs/toy")
+
+Every default comes from the checkpoint (its ``[search]`` section, its precision, its sampling
+rate), exactly as for the command line, which is a thin layer over these classes: the same call
+gives the same result from both (tested for each task).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from seq2seq.commands import search_options
+from seq2seq.config import Config, SearchConfig
+from seq2seq.errors import UserError
+from seq2seq.inference import Loaded, load_model
+
+if TYPE_CHECKING:
+    from seq2seq.music.midi import MidiPiece
+
+
+class Model:
+    """A loaded checkpoint: ``task``, ``cfg`` (its config), ``model`` (the torch module, in eval
+    mode), ``device`` and ``path``. ``load`` returns the subclass of the checkpoint's task."""
+
+    def __init__(self, loaded: Loaded) -> None:
+        self.loaded = loaded
+        self.task, self.cfg, self.model = loaded.task, loaded.cfg, loaded.model
+        self.device, self.path = loaded.device, loaded.path
+
+    def __repr__(self) -> str:
+        return f"<{type(self).__name__} {self.cfg.task} {self.cfg.model.kind} from {self.path}>"
+
+    def evaluate(self, split: str = "valid") -> dict[str, float]:
+        """The validation metrics of a split of the checkpoint's own data (what training reported)."""
+        from seq2seq.trainer import validate
+
+        return validate(self.task, self.model, self.device, self.cfg.train.amp, split).metrics
+
+
+# -- translation ------------------------------------------------------------------------------
+class TranslationModel(Model):
+    """A translation checkpoint: ``translate`` text with its subwords and beam search."""
+
+    def search(
+        self, beam: int | None = None, nbest: int | None = None, length_penalty: float | None = None, **keys: Any
+    ) -> SearchConfig:
+        """The checkpoint's ``[search]`` with the given values instead (None: the checkpoint's);
+        ``keys``: other [search] keys by name (``min_length``, ``block_ngram_repeat``, ...)."""
+        search = search_options(self.cfg.search, beam_size=beam, nbest=nbest, length_penalty=length_penalty, **keys)
+        if search.nbest > search.beam_size:
+            raise UserError(f"nbest {search.nbest}: give 1 to the beam size ({search.beam_size})")
+        return search
+
+    def translator(self, amp: str | None = None, batch_tokens: int | None = None, warn=None):
+        """The ``Translator`` the command line uses: the checkpoint's precision unless ``amp``."""
+        from seq2seq.translation.translator import BATCH_TOKENS, Translator
+
+        return Translator(
+            self.model, self.task.subwords, self.task.max_src_len, amp=amp or self.cfg.train.amp,
+            batch_tokens=batch_tokens or BATCH_TOKENS, warn=warn,
+        )  # fmt: skip
+
+    def translate(
+        self,
+        lines: str | Sequence[str],
+        beam: int | None = None,
+        nbest: int | None = None,
+        length_penalty: float | None = None,
+        amp: str | None = None,
+        min_length: int | None = None,
+        block_ngram_repeat: int | None = None,
+    ) -> str | list[str] | list[list[tuple[str, float]]]:
+        """Translate one line (-> a string) or a list of lines (-> a list of strings); with
+        ``nbest`` > 1, each line gives its n-best list of (translation, score), best first.
+        ``min_length`` / ``block_ngram_repeat``: as ``translate --min-length`` / ``--block-ngram-repeat``."""
+        search = self.search(beam, nbest, length_penalty, min_length=min_length, block_ngram_repeat=block_ngram_repeat)
+        one = isinstance(lines, str)
+        results = self.translator(amp).translate([lines] if one else list(lines), search)
+        if search.nbest > 1:
+            return results[0] if one else results
+        best = [hyps[0][0] for hyps in results]
+        return best[0] if one else best
+
+
+# -- video --------------------------------------------------------------------------------------
+@dataclass
+class Labels:
+    """The labels of one clip (or feature sequence): one per sampled frame, with its probability
+    and time, and the segments they form."""
+
+    labels: list[str]
+    confidences: list[float]
+    times: list[float]  # seconds (frame indices for features without a frame rate)
+    segments: list[dict[str, Any]]
+    scores: dict[str, float] | None = None  # against the truth, when given
+    files: dict[str, str] = field(default_factory=dict)  # what was written, when asked
+
+
+class VideoModel(Model):
+    """A video checkpoint: ``label`` a clip (decoded and embedded as in training) or features."""
+
+    def labeller(self, batch_size: int = 32, timeout: float | None = None):
+        from seq2seq.video.label import TIMEOUT, Labeller
+
+        return Labeller(self.loaded, batch_size, TIMEOUT if timeout is None else timeout)
+
+    def label(
+        self, clip: str | Path | np.ndarray, out: str | Path | None = None, truth: str | Path | None = None
+    ) -> Labels:
+        """Label a clip (a file, a URL) or a (time, features) array of the features it was trained
+        on. With ``out``, the CSV, segments JSON and timeline PNG are written there too."""
+        from seq2seq.video.decode import as_source
+        from seq2seq.video.label import Segmenter
+
+        if isinstance(clip, np.ndarray):
+            if clip.ndim != 2 or clip.shape[1] != self.task.dims.input_dim:
+                raise UserError(f"features of shape {clip.shape}: the model takes (time, {self.task.dims.input_dim})")
+            probs = self.task.predict(self.model, [clip.astype(np.float32)])[0].numpy()
+            fps = float(self.task.extraction["fps"]) if self.task.extraction else 1.0
+            top = probs.argmax(-1)
+            conf = probs[np.arange(len(top)), top].astype(float).tolist()
+            times = [i / fps for i in range(len(top))]
+            segmenter = Segmenter(self.task.labels)
+            for i, (c, p) in enumerate(zip(top.tolist(), conf, strict=True)):
+                segmenter.add(i, times[i], c, p)
+            segments = segmenter.finish(len(top), len(top) / fps)
+            names = [self.task.labels[c] for c in top.tolist()]
+            return Labels(names, conf, times, [s.as_dict() for s in segments])
+        result = self.labeller().label(
+            as_source(str(clip)), None if out is None else Path(out), truth=None if truth is None else Path(truth)
+        )  # fmt: skip
+        return Labels(
+            [self.task.labels[c] for c in result.labels], result.confidences, result.times,
+            [s.as_dict() for s in result.segments], result.scores, dict(result.outputs),
+        )  # fmt: skip
+
+
+# -- music and text -----------------------------------------------------------------------------
+@dataclass
+class PianoRoll:
+    """A generated piano roll: ``roll`` (time, 88) of 0/1 (the primer's frames first), on the
+    checkpoint's ``grid``, and how to write it as MIDI. From a primer file these are the
+    primer's: ``bpm`` (its tempo at its first note), ``time_signature``, ``velocities`` (of the
+    primer's notes, by frame and key: they keep their own), ``velocity`` (the primer's median
+    velocity: every generated note's) and ``offset`` (its silence before the first note, in
+    frames, so its bars stay where they were); otherwise 120 bpm, 4/4, velocity 80."""
+
+    roll: np.ndarray
+    primer_frames: int
+    grid: str
+    bpm: float = 120.0
+    time_signature: tuple[int, int] = (4, 4)
+    velocity: int = 80
+    velocities: np.ndarray | None = None
+    offset: int = 0
+
+    def to_midi(self, path: str | Path, bpm: float | None = None) -> Path:
+        """Write the roll as a MIDI file at ``bpm`` (None: the roll's own, the primer's tempo)."""
+        from seq2seq.music.midi import roll_to_midi
+
+        return roll_to_midi(
+            self.roll, path, self.grid, self.bpm if bpm is None else bpm, self.velocity,
+            velocities=self.velocities, time_signature=self.time_signature, offset=self.offset,
+        )  # fmt: skip
+
+    def to_png(self, path: str | Path) -> Path:
+        from seq2seq.music.plots import piano_roll_png
+
+        return piano_roll_png(self.roll, path, self.primer_frames, f"{Path(path).stem}: primer + continuation")
+
+
+class MusicModel(Model):
+    """A piano-roll checkpoint: ``generate`` a continuation of a primer."""
+
+    def generate(
+        self,
+        primer: str | Path | np.ndarray | MidiPiece | None = None,
+        steps: int = 256,
+        temperature: float | None = None,
+        top_k: int | None = None,
+        seed: int | None = None,
+    ) -> PianoRoll:
+        """Continue ``primer`` (a MIDI file, one read with ``seq2seq.music.midi.read_midi``, a
+        (time, 88) roll, or None: the checkpoint's) by ``steps`` frames; temperature and top_k
+        default to the checkpoint's [search]. A MIDI primer's tempo, time signature and
+        velocities go with the result (``PianoRoll``)."""
+        from seq2seq.music.generate import continue_roll
+        from seq2seq.music.midi import MidiPiece, read_midi
+
+        if steps < 1:
+            raise UserError("steps must be at least 1")
+        search = search_options(self.cfg.search, temperature=temperature, top_k=top_k)
+        if primer is None:
+            piece = MidiPiece(self.task.primer_roll())
+        elif isinstance(primer, np.ndarray):
+            piece = MidiPiece(primer)
+        elif isinstance(primer, MidiPiece):
+            piece = primer
+        else:
+            piece = read_midi(primer, self.cfg.data.grid)
+        roll = piece.roll
+        continuation = continue_roll(self.model, roll, steps, search.temperature, search.top_k, seed)
+        return PianoRoll(
+            np.concatenate([roll, continuation]), len(roll), self.cfg.data.grid, piece.bpm, piece.time_signature,
+            piece.velocity, piece.velocities, piece.offset,
+        )  # fmt: skip
+
+
+class TextModel(Model):
+    """A character checkpoint: ``generate`` text after a primer."""
+
+    def generate(
+        self,
+        primer: str | None = None,
+        steps: int = 256,
+        temperature: float | None = None,
+        top_k: int | None = None,
+        top_p: float | None = None,
+        seed: int | None = None,
+    ) -> str:
+        """The continuation of ``primer`` (default: the start of the training text), ``steps``
+        characters; temperature, top_k and top_p default to the checkpoint's [search]."""
+        from seq2seq.text.generate import continue_text
+
+        if steps < 1:
+            raise UserError("steps must be at least 1")
+        s = search_options(self.cfg.search, temperature=temperature, top_k=top_k, top_p=top_p)
+        primer = self.task.primer if primer is None else primer
+        self.task.vocab.check(primer, "primer", strict=False)
+        return continue_text(self.model, self.task.vocab, primer, steps, s.temperature, s.top_k, s.top_p, seed)
+
+
+HANDLES: dict[str, type[Model]] = {
+    "translation": TranslationModel,
+    "video": VideoModel,
+    "music": MusicModel,
+    "text": TextModel,
+}
+
+
+def load(path: str | Path, device: str = "auto") -> Model:
+    """The checkpoint at ``path`` as the handle of its task (``TranslationModel``, ``VideoModel``,
+    ``MusicModel``, ``TextModel``; a ``Model`` for others), on ``device`` ('auto': a GPU when
+    there is one)."""
+    loaded = load_model(path, device)
+    return HANDLES.get(loaded.cfg.task, Model)(loaded)
+
+
+def train(
+    recipe: str | Path | Config,
+    overrides: Mapping[str, Any] | Sequence[str] = (),
+    out: str | Path | None = None,
+    resume: bool | str | Path = False,
+) -> dict[str, Any]:
+    """Train a recipe (a TOML file, a shipped recipe's name such as ``toy/reverse``, or a
+    ``Config``) with the same Trainer as ``seq2seq train``; ``overrides`` as
+    ``{"train.lr": 0.001}`` or ``["train.lr=0.001"]``; ``out``: the run folder. ``resume``:
+    continue the run in ``out`` (True) or from a checkpoint; then only how long it runs may
+    change. Returns the run's summary (steps, best metric, output files)."""
+    from seq2seq.config import override
+    from seq2seq.registry import check, load_config
+    from seq2seq.trainer import Trainer
+
+    assignments = [f"{k}={v}" for k, v in overrides.items()] if isinstance(overrides, Mapping) else list(overrides)
+    if out is not None:
+        assignments.append(f"train.out_dir={out}")
+    if isinstance(recipe, Config):
+        cfg = override(recipe, assignments)
+        check(cfg)
+    else:
+        cfg = load_config(recipe, assignments)
+    if resume:
+        start = Path(cfg.train.out_dir) if resume is True else Path(resume)
+        resumable = [a for a in assignments if not a.startswith("train.out_dir=")]
+        return Trainer.resume(start, resumable, task=cfg.task).fit()
+    return Trainer.from_config(cfg).fit()
+
+
+__all__ = ["Labels", "Model", "MusicModel", "PianoRoll", "TextModel", "TranslationModel", "VideoModel", "load",
+           "train"]  # fmt: skip
