@@ -181,6 +181,10 @@ class TrainConfig(Section):
     )
     eval_every: int = key(0, "optimizer steps between evaluations; 0: once per epoch", min=0)
     log_every: int = key(50, "optimizer steps between logged losses (the only host syncs)", min=1)
+    log_examples: int = key(
+        2, "example outputs written to TensorBoard at each validation (translations with their references and "
+        "an attention map, a timeline, a sampled piano roll or text); 0: none", min=0,
+    )  # fmt: skip
     metric: str = key("loss", "validation metric for best.pt, the plateau rule and early stopping (the task's)")
     patience: int = key(0, "evaluations without improvement before stopping; 0: never stop early", min=0)
     keep_last: int = key(3, "step checkpoints kept besides best.pt; 0: all", min=0)

@@ -24,7 +24,8 @@ from __future__ import annotations
 import random
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, ClassVar, Literal
 
 import torch
@@ -49,6 +50,14 @@ class LossOutput:
     loss: Tensor  # scalar, summed over items
     count: Tensor  # scalar, number of items (tokens, frames, steps)
     state: State = None
+
+
+@dataclass
+class Examples:
+    """Example outputs for TensorBoard: {tag: markdown text} and {tag: PNG file}."""
+
+    text: dict[str, str] = field(default_factory=dict)
+    images: dict[str, Path] = field(default_factory=dict)
 
 
 class Task(ABC):
@@ -136,6 +145,13 @@ class Task(ABC):
         """The task's own validation metrics of ``model`` (in eval mode) on ``split``, besides the
         loss the core computed: every metric in ``metrics`` but ``loss``."""
         return {}
+
+    def examples(self, model: nn.Module, split: str, n: int, folder: Path) -> Examples:
+        """Up to ``n`` example outputs of ``model`` (in eval mode, under no_grad) on ``split`` for
+        TensorBoard: markdown text, and PNG figures written into ``folder`` (a temporary folder).
+        Draw random numbers only from the global torch RNG or a seeded generator: the trainer
+        forks the torch RNG around this call."""
+        return Examples()
 
     def after_training(self, model: nn.Module, out_dir: str) -> dict[str, str]:
         """Optional outputs after training (plots, test scores); returns {what: path}."""

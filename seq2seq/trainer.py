@@ -20,6 +20,7 @@ from __future__ import annotations
 import contextlib
 import copy
 import math
+import tempfile
 import time
 import warnings
 from collections.abc import Iterator, Sequence
@@ -45,8 +46,8 @@ from seq2seq.task import Batch, Task
 # Keys a resumed run may change: how long it goes on and how it is watched, never what it trains.
 RESUMABLE = frozenset(
     f"train.{k}"
-    for k in ("epochs", "max_steps", "patience", "device", "progress", "log_every", "num_workers", "keep_last",
-              "max_nonfinite", "out_dir")
+    for k in ("epochs", "max_steps", "patience", "device", "progress", "log_every", "log_examples", "num_workers",
+              "keep_last", "max_nonfinite", "out_dir")
 )  # fmt: skip
 
 
@@ -317,6 +318,27 @@ class Trainer:
             if k not in ("step", "epoch", "kind") and isinstance(v, (int, float)):
                 self.writer.add_scalar(f"{record['kind']}/{k}", v, self.step)
 
+    def _log_examples(self) -> None:
+        """A few example outputs of the model on the validation split, to TensorBoard (text and
+        images). The torch RNG is forked, so a run with examples trains exactly like one without."""
+        n = self.cfg.log_examples
+        if n <= 0 or not self.dist.main:
+            return
+        from matplotlib.image import imread
+
+        devices = [self.device] if self.device.type == "cuda" else []
+        was_training = self.model.training
+        self.model.eval()
+        try:
+            with tempfile.TemporaryDirectory() as tmp, torch.random.fork_rng(devices=devices), torch.no_grad():
+                examples = self.task.examples(self.model, "valid", n, Path(tmp))
+                for tag, text in examples.text.items():
+                    self.writer.add_text(f"examples/{tag}", text, self.step)
+                for tag, png in examples.images.items():
+                    self.writer.add_image(f"examples/{tag}", imread(png)[..., :3], self.step, dataformats="HWC")
+        finally:
+            self.model.train(was_training)
+
     def _check_nonfinite(self) -> None:
         run, total = int(self._nonfinite_run), int(self._nonfinite_total)
         if run >= self.cfg.max_nonfinite:
@@ -443,6 +465,7 @@ class Trainer:
         lowered = self.schedule.on_eval(improved)
         self.schedule.apply(self.optimizer, self.step, self.epoch)
         self._log({"kind": "valid", "step": self.step, "epoch": self.epoch, **metrics, "best": self.best})
+        self._log_examples()
         self.save(improved)
         if self.dist.main:
             note = " (best)" if improved else (" (lr lowered)" if lowered else "")

@@ -38,7 +38,7 @@ from seq2seq.music.rolls import (
 )
 from seq2seq.nextstep import NextStepTask, average_last_key
 from seq2seq.nn.models import Dims, length_mask
-from seq2seq.task import Batch, LossOutput, State, eval_batches, length_batches
+from seq2seq.task import Batch, Examples, LossOutput, State, eval_batches, length_batches
 
 Grid = Literal["quarter", "eighth", "sixteenth"]
 
@@ -186,6 +186,22 @@ class MusicTask(NextStepTask):
 
     def scores(self, model: nn.Module, split: str, loss: float) -> dict[str, float]:
         return {"nll": loss}
+
+    def examples(self, model: nn.Module, split: str, n: int, folder: Path) -> Examples:
+        """Piano rolls of ``n`` samples (seeds 0, 1, ...) of 48 frames after the first 16 frames of
+        the first piece of ``split``, with the recipe's temperature and top-k."""
+        from seq2seq.music.generate import continue_roll
+        from seq2seq.music.plots import piano_roll_png
+
+        rolls = self.split_rolls(split)
+        if not rolls:
+            return Examples()
+        primer, s = rolls[0][:16], self.cfg.search
+        images = {}
+        for i in range(n):
+            roll = np.concatenate([primer, continue_roll(model, primer, 48, s.temperature, s.top_k, seed=i)])
+            images[f"sample_{i}"] = piano_roll_png(roll, folder / f"sample_{i}.png", len(primer), f"sample {i}")
+        return Examples(images=images)
 
     # -- inference ---------------------------------------------------------------------------
     def state(self) -> dict[str, Any]:

@@ -12,6 +12,7 @@ from __future__ import annotations
 import math
 from collections.abc import Iterator
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from torch import nn
@@ -19,7 +20,7 @@ from torch import nn
 from seq2seq.config import Config, ConfigError, Section, key
 from seq2seq.nextstep import NextStepTask, average_last_key
 from seq2seq.nn.models import Dims, length_mask
-from seq2seq.task import Batch, LossOutput, State, eval_batches, length_batches, pad
+from seq2seq.task import Batch, Examples, LossOutput, State, eval_batches, length_batches, pad
 from seq2seq.text import corpus
 from seq2seq.text.vocab import PAD, CharVocab, TextDataError, read_text, segments, split_text
 
@@ -118,6 +119,21 @@ class TextTask(NextStepTask):
 
     def scores(self, model: nn.Module, split: str, loss: float) -> dict[str, float]:
         return {"bpc": loss / math.log(2)}
+
+    def examples(self, model: nn.Module, split: str, n: int, folder: Path) -> Examples:
+        """``n`` samples of 200 characters (seeds 0, 1, ...) after the first line of ``split``
+        (its first 60 characters), with the recipe's sampling settings."""
+        from seq2seq.text.generate import continue_text
+
+        text = self.splits[split] if self.splits else ""
+        primer = text.split("\n", 1)[0][:60] or text[:60]
+        if not primer:
+            return Examples()
+        s = self.cfg.search
+        samples = [continue_text(model, self.vocab, primer, 200, s.temperature, s.top_k, s.top_p, seed=i)
+                   for i in range(n)]  # fmt: skip
+        quoted = "\n\n".join(f"    {primer}{sample}".replace("\n", "\n    ") for sample in samples)
+        return Examples(text={"samples": quoted})
 
     def state(self) -> dict[str, Any]:
         return {"chars": self.vocab.chars if self.vocab else [], "primer": self.primer}

@@ -25,7 +25,7 @@ from seq2seq.config import Config, ConfigError, Section, key
 from seq2seq.losses import class_weighted_nll
 from seq2seq.nn.models import Dims, length_mask
 from seq2seq.records import write_json
-from seq2seq.task import Batch, LossOutput, State, Task, eval_batches, length_batches, split_time
+from seq2seq.task import Batch, Examples, LossOutput, State, Task, eval_batches, length_batches, split_time
 from seq2seq.video.layout import LayoutError, Video, read_bundle, read_mapping, read_video
 from seq2seq.video.metrics import Scores
 
@@ -242,6 +242,21 @@ class VideoTask(Task):
         scores, _ = self.score(model, self.videos(split))
         summary = scores.summary()
         return {k: summary[k] for k in ("accuracy", "edit", "f1@10", "f1@25", "f1@50")}
+
+    def examples(self, model: nn.Module, split: str, n: int, folder: Path) -> Examples:
+        """The timelines of the first ``n`` videos of ``split``: prediction (with its confidence)
+        over the truth."""
+        from seq2seq.video.plots import plot_timelines
+
+        shown = self.videos(split)[:n]
+        if not shown:
+            return Examples()
+        probs = self.predict(model, [v.features for v in shown])
+        rows = [(v.name, [self.labels[i] for i in p.argmax(-1).tolist()], [self.labels[i] for i in v.labels.tolist()])
+                for v, p in zip(shown, probs, strict=True)]  # fmt: skip
+        confidence = [p.max(-1).values.tolist() for p in probs]
+        png = plot_timelines(folder / "timelines.png", rows, self.labels, None, confidence)
+        return Examples(images={"timelines": png})
 
     def after_training(self, model: nn.Module, out_dir: str) -> dict[str, str]:
         """Per-video validation scores (JSON) and the timeline of the first validation videos."""
