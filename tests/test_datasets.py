@@ -21,6 +21,8 @@ import numpy as np
 import pytest
 from scipy.io import loadmat, savemat
 
+from seq2seq.translation import multi30k
+
 REPO = Path(__file__).resolve().parents[1]
 DATASETS = REPO / "datasets"
 
@@ -35,10 +37,10 @@ def script(name: str):
 
 
 def common():
-    script("prepare_gtea_tcn")  # puts datasets/ on sys.path
-    import _prepare_common
+    """The bounded downloads and name checks every preparation shares."""
+    import seq2seq.download
 
-    return _prepare_common
+    return seq2seq.download
 
 
 def run_script(name: str, *args: str) -> subprocess.CompletedProcess:
@@ -291,7 +293,7 @@ def multi30k_folder(root: Path, lines: int = 3) -> None:
 def test_multi30k_download_limit(served, tmp_path, capsys, monkeypatch):
     base, root = served
     multi30k_folder(root / "m30k", lines=50)
-    monkeypatch.setattr(script("prepare_multi30k"), "MAX_DOWNLOAD_BYTES", 200)
+    monkeypatch.setattr(multi30k, "MAX_DOWNLOAD_BYTES", 200)
     out = tmp_path / "out"
     assert script("prepare_multi30k").main(["--from", f"{base}/m30k", "--out", str(out)]) == 2
     one_error_line(capsys.readouterr().err, "prepare_multi30k", "train.en.gz", "200", "--from")
@@ -302,7 +304,7 @@ def test_multi30k_refuses_a_gzip_bomb(served, tmp_path, capsys, monkeypatch):
     base, root = served
     multi30k_folder(root / "m30k")
     (root / "m30k" / "train.en.gz").write_bytes(gzip.compress(b"\n" * 2_000_000))
-    monkeypatch.setattr(script("prepare_multi30k"), "MAX_TEXT_BYTES", 100_000)
+    monkeypatch.setattr(multi30k, "MAX_TEXT_BYTES", 100_000)
     assert script("prepare_multi30k").main(["--from", f"{base}/m30k", "--out", str(tmp_path / "out")]) == 2
     one_error_line(capsys.readouterr().err, "prepare_multi30k", "train.en.gz", "unpacks to more than 100,000")
 
@@ -318,7 +320,7 @@ def test_multi30k_from_a_url_matches_the_local_folder(served, tmp_path, capsys):
     assert "Traceback" not in captured.err
     for f in (tmp_path / "local").iterdir():
         assert gzip.decompress((tmp_path / "url" / f.name).read_bytes()) == gzip.decompress(f.read_bytes())
-    assert m30k.source_url("https://github.com/multi30k/dataset", "val.de") == m30k.RAW_URL.format(name="val.de")
+    assert multi30k.source_url(multi30k.PUBLIC, "val.de") == multi30k.RAW_URL.format(name="val.de")
 
 
 def jsb_mat(path: Path) -> None:
@@ -382,7 +384,7 @@ def test_polyphonic_offline_is_one_line_naming_the_url_and_from(tmp_path, closed
 )
 def test_a_server_that_never_answers_times_out_in_one_line(tmp_path, capsys, monkeypatch, silent_port, name, fetched):
     module = script(name)
-    monkeypatch.setattr(module, "TIMEOUT_S", 0.3)
+    monkeypatch.setattr(multi30k if name == "prepare_multi30k" else module, "TIMEOUT_S", 0.3)
     base = f"http://127.0.0.1:{silent_port}"
     source = f"{base}/x.pickle" if name == "prepare_polyphonic" else base
     assert module.main(["--from", source, "--out", str(tmp_path / "out")]) == 2
@@ -395,6 +397,65 @@ def test_an_http_error_is_one_line(served, tmp_path, capsys, name):
     source = f"{base}/error/x.pickle" if name == "prepare_polyphonic" else f"{base}/error"
     assert script(name).main(["--from", source, "--out", str(tmp_path / "out")]) == 2
     one_error_line(capsys.readouterr().err, name, f"{base}/error/", "HTTP 500", "--from")
+
+
+def m30k_recipe(tmp_path: Path, *settings: str) -> list[str]:
+    """Overrides of the Multi30k en->de recipe with its files under tmp_path/data."""
+    files = {"train": "train", "valid": "val", "test": "test_2016_flickr"}
+    paths = [f"data.{k}_{side}={tmp_path / 'data' / f'{name}.{lang}.gz'}"
+             for k, name in files.items() for side, lang in (("src", "en"), ("tgt", "de"))]  # fmt: skip
+    return [*paths, f"train.out_dir={tmp_path / 'run'}", *settings]
+
+
+@pytest.mark.parametrize("where", ["folder", "url"])
+def test_train_prepares_missing_multi30k_files_itself(served, tmp_path, where):
+    """A recipe with data.fetch = "multi30k" whose files are missing prepares them (from a local
+    folder or a URL) before it reads them: the task then reads the source's sentences."""
+    from seq2seq.registry import load_config, make_task
+
+    base, root = served
+    multi30k_folder(root / "m30k", lines=12)
+    source = str(root / "m30k") if where == "folder" else f"{base}/m30k"
+    cfg = load_config("translation/multi30k_en_de", m30k_recipe(tmp_path, f"data.source={source}"))
+    src, tgt = make_task(cfg).split_text("valid")
+    expected = gzip.decompress((root / "m30k" / "val.de.gz").read_bytes()).decode().splitlines()
+    assert tgt == expected and len(src) == 12
+    assert sorted(p.name for p in (tmp_path / "data").iterdir()) == sorted(f.name for f in (root / "m30k").iterdir())
+
+
+def test_train_offline_says_in_one_line_where_to_put_multi30k(tmp_path, closed_port):
+    url = f"http://127.0.0.1:{closed_port}/m30k"
+    done = subprocess.run(
+        [sys.executable, "-m", "seq2seq", "train", "recipes/translation/multi30k_en_de.toml",
+         *[a for o in m30k_recipe(tmp_path, f"data.source={url}") for a in ("--set", o)]],
+        capture_output=True, text=True, cwd=REPO, env={**os.environ, "OMP_NUM_THREADS": "1"}, timeout=120,
+    )  # fmt: skip
+    assert done.returncode != 0
+    one_error_line(done.stderr, "seq2seq", f"{url}/train.en.gz", "data.source=FOLDER")
+    assert not (tmp_path / "run").exists() or not any((tmp_path / "run").glob("*.pt"))
+
+
+@pytest.mark.parametrize(
+    "setting, message",
+    [
+        ("data.train_src=elsewhere/train.en.gz", "more than one folder"),
+        ("data.valid_src=VALID.en", "data.valid_src = "),
+    ],
+)
+def test_fetch_multi30k_needs_its_own_file_names(tmp_path, setting, message):
+    from seq2seq.config import ConfigError
+    from seq2seq.registry import load_config
+
+    with pytest.raises(ConfigError, match=message):
+        load_config("translation/multi30k_en_de", [*m30k_recipe(tmp_path), setting])
+
+
+def test_a_source_without_fetch_is_refused(tmp_path):
+    from seq2seq.config import ConfigError
+    from seq2seq.registry import load_config
+
+    with pytest.raises(ConfigError, match="data.source is read only with data.fetch"):
+        load_config("translation/multi30k_en_de", [*m30k_recipe(tmp_path), "data.fetch=none", "data.source=x"])
 
 
 def test_gtea_from_a_url_that_has_nothing(served, tmp_path, capsys):

@@ -21,8 +21,8 @@ from seq2seq.config import Config, ConfigError, Section, key
 from seq2seq.errors import CheckpointError
 from seq2seq.nn.models import Dims
 from seq2seq.records import write_json
-from seq2seq.task import Batch, LossOutput, State, Task, eval_batches, length_batches, pad
-from seq2seq.translation import numbers
+from seq2seq.task import Batch, Examples, LossOutput, State, Task, eval_batches, length_batches, pad
+from seq2seq.translation import multi30k, numbers
 from seq2seq.translation.subwords import BOS, EOS, PAD, Subwords, build
 from seq2seq.translation.text import read_parallel, write_lines
 from seq2seq.translation.translator import Translator
@@ -40,6 +40,11 @@ class TranslationData(Section):
     valid_tgt: str = key("", "validation target text")
     test_src: str = key("", "optional: translated and scored with `best.pt` after training")
     test_tgt: str = key("", "optional: the test references")
+    fetch: Literal["none", "multi30k"] = key(
+        "none", "`multi30k`: the files above are Multi30k's and, when missing, are prepared from `source` first "
+        "(all in one folder, named as datasets/prepare_multi30k.py writes them)",
+    )  # fmt: skip
+    source: str = key(multi30k.PUBLIC, "`fetch`: a local folder of the raw files, or the public repository's URL")
     subwords: Literal["joint", "separate"] = key("joint", "`joint` (one model for both sides) or `separate` models")
     subword_type: Literal["unigram", "bpe"] = key("unigram", "`unigram` or `bpe`")
     vocab_size: int = key(8000, "pieces per model (a small corpus may give fewer)", min=8)
@@ -63,6 +68,26 @@ class TranslationData(Section):
     generated_test: int = key(500, "`numbers`: test pairs", min=1)
     max_number: int = key(999, "`numbers`: largest count in the generated corpus", min=2, max=999)
     seed: int = key(1, "`numbers`: seed of the generated corpus")
+
+
+def fetched_folder(d: TranslationData) -> Path:
+    """The one folder of a ``fetch = "multi30k"`` recipe's files, each named SPLIT.LANG.gz as
+    ``seq2seq.translation.multi30k`` writes them; anything else is a ConfigError."""
+    named = {k: getattr(d, k) for k in ("train_src", "train_tgt", "valid_src", "valid_tgt", "test_src", "test_tgt")}
+    folders = {Path(v).parent for v in named.values() if v}
+    written = {f"{split}.{lang}.gz" for split in multi30k.SPLITS for lang in multi30k.LANGS}
+    odd = [f"data.{k} = {v!r}" for k, v in named.items() if v and Path(v).name not in written]
+    if odd or len(folders) > 1:
+        raise ConfigError(
+            f"data.fetch = 'multi30k': {odd[0] if odd else 'the files are in more than one folder'}; the files "
+            f"must be FOLDER/{{train,val,test_2016_flickr}}.{{en,de}}.gz in one folder (or set data.fetch = 'none')"
+        )
+    return folders.pop()
+
+
+def cell(text: str) -> str:
+    """``text`` as one cell of a markdown table."""
+    return text.replace("|", "\\|").replace("\n", " ")
 
 
 def filter_pairs(pairs: list[Pair], max_len: int, max_ratio: float) -> tuple[list[int], dict[str, int]]:
@@ -128,6 +153,10 @@ class TranslationTask(Task):
                     raise ConfigError(f"data.{split}_src and data.{split}_tgt: give both files (line-aligned text)")
         if bool(d.test_src) != bool(d.test_tgt):
             raise ConfigError("data.test_src and data.test_tgt: give both files or neither")
+        if d.fetch == "multi30k":
+            fetched_folder(d)
+        elif d.source != multi30k.PUBLIC:
+            raise ConfigError("data.source is read only with data.fetch = 'multi30k': set that too, or drop it")
         if cfg.train.tbptt > 0:
             raise ConfigError("train.tbptt applies to taggers and language models; set it to 0 for translation")
 
@@ -150,6 +179,11 @@ class TranslationTask(Task):
         src, tgt = getattr(d, f"{split}_src"), getattr(d, f"{split}_tgt")
         if not src or not tgt:
             raise ConfigError(f"data.{split}_src and data.{split}_tgt: the recipe names no {split} files")
+        if d.fetch == "multi30k" and not (Path(src).is_file() and Path(tgt).is_file()):
+            folder = fetched_folder(d)
+            print(f"data: {src if not Path(src).is_file() else tgt} is missing: preparing Multi30k in {folder} "
+                  f"from {d.source}")  # fmt: skip
+            multi30k.prepare(d.source, folder)
         self.texts[split] = read_parallel(src, tgt, split)
         return self.texts[split]
 
@@ -248,6 +282,24 @@ class TranslationTask(Task):
         src, ref = self.scored_text(split)
         result = score(self.translator(model).best(src, self.cfg.search), ref)
         return {"ppl": math.exp(min(loss, 700.0)), "bleu": result.bleu, "chrf": result.chrf}
+
+    def examples(self, model: nn.Module, split: str, n: int, folder: Path) -> Examples:
+        """The first ``n`` lines of ``split`` translated (with the recipe's search) beside their
+        references, and the attention map of the first one."""
+        src, ref = self.scored_text(split)
+        kept = [(s, r) for s, r in zip(src, ref, strict=True) if s.strip()][:n]
+        if not kept:
+            return Examples()
+        translator = self.translator(model)
+        hyps = translator.best([s for s, _ in kept], self.cfg.search)
+        rows = "\n".join(f"| {cell(s)} | {cell(h)} | {cell(r)} |" for (s, r), h in zip(kept, hyps, strict=True))
+        text = {"translations": "| source | translation | reference |\n|---|---|---|\n" + rows}
+        images = {}
+        if self.cfg.model.attention != "none":
+            from seq2seq.translation.plots import plot_attention
+
+            images["attention"] = plot_attention(*translator.attention(kept[0][0], hyps[0]), folder / "attention.png")
+        return Examples(text, images)
 
     # -- inference ---------------------------------------------------------------------------
     def state(self) -> dict[str, Any]:
