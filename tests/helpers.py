@@ -1,8 +1,13 @@
 """What several test modules share: small recipes read as the command line reads them, a trained
-checkpoint from the command line, and checks of one-line errors."""
+checkpoint from the command line, a command typed into on a terminal, and checks of one-line
+errors."""
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
+from collections.abc import Iterable
 from pathlib import Path
 
 import tomli_w
@@ -11,6 +16,7 @@ from seq2seq import checkpoint as ckpt_io
 from seq2seq.cli import main
 from seq2seq.config import Config
 from seq2seq.registry import load_config
+from tests.conftest import REPO
 
 
 def small_lm_recipe(
@@ -58,3 +64,34 @@ def one_error_line(capsys, *parts: str) -> str:
     for part in parts:
         assert part in err[0]
     return err[0]
+
+
+def typed_on_a_terminal(command: list[str], exchanges: Iterable[tuple[str, str]]) -> None:
+    """Run ``seq2seq COMMAND`` with stdin a pseudo-terminal; for each (line, answer) type the
+    line and check that exactly ``answer`` comes back on stdout (flushed) before the next line is
+    typed or the input ends; then Ctrl-D ends the command, with status 0."""
+    import pty
+    import select
+
+    master, slave = pty.openpty()
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    proc = subprocess.Popen([sys.executable, "-m", "seq2seq", *command], cwd=REPO, env=env, stdin=slave,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE)  # fmt: skip
+    os.close(slave)
+    try:
+        for line, answer in exchanges:
+            os.write(master, line.encode() + b"\n")
+            got, want = b"", answer.encode()
+            while len(got) < len(want):
+                ready, _, _ = select.select([proc.stdout], [], [], 300)  # a bound against hanging, not a timing
+                assert ready, "no answer came back while the input stayed open"
+                chunk = os.read(proc.stdout.fileno(), 4096)
+                assert chunk, proc.stderr.read().decode()
+                got += chunk
+            assert got == want
+        os.write(master, b"\x04")  # Ctrl-D: the end of the input
+        assert proc.wait(timeout=120) == 0
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+        os.close(master)

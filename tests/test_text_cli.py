@@ -13,7 +13,7 @@ from seq2seq.text.corpus import short_text
 from seq2seq.text.generate import continue_text
 from seq2seq.text.task import TextTask
 from seq2seq.text.vocab import split_text
-from tests.helpers import one_error_line, train_cli, with_search
+from tests.helpers import one_error_line, train_cli, typed_on_a_terminal, with_search
 
 
 @pytest.fixture(scope="module")
@@ -36,6 +36,25 @@ def test_generate_text(tmp_path, text_model, capsys):
     capsys.readouterr()
     assert main(["generate", "-m", str(text_model), "--primer", "The Zebra", "--steps", "5", "--device", "cpu"]) == 0
     assert "--primer, line 1, column 5: 1 character(s) unseen in training: 'Z'" in capsys.readouterr().err
+
+
+def test_primers_from_stdin_are_answered_line_by_line(tmp_path, text_model, capsys, monkeypatch):
+    """``--primer -``: each line of stdin is a primer, continued as on the command line (same
+    seed, same text); on a terminal each answer comes back before the next line is typed."""
+    import io
+    import sys
+
+    loaded = load_model(text_model, "cpu")
+    primers = ["The cat", "Anna and"]
+    expected = [p + continue_text(loaded.model, loaded.task.vocab, p, 30, 1.0, 0, 1.0, seed=2) for p in primers]
+    monkeypatch.setattr(sys, "stdin", io.StringIO("The cat\n\nAnna and\n"))  # the empty line is skipped
+    out = tmp_path / "out.txt"
+    args = ["generate", "-m", str(text_model), "--primer", "-", "--steps", "30", "--seed", "2", "--temperature", "1",
+            "--top-k", "0", "--top-p", "1", "--device", "cpu"]  # fmt: skip
+    assert main([*args, "-o", str(out)]) == 0
+    assert capsys.readouterr().out == "".join(e + "\n" for e in expected) + f"wrote {out}\n"
+    assert out.read_text(encoding="utf-8") == "\n\n".join(expected)
+    typed_on_a_terminal(args, [(p, e + "\n") for p, e in zip(primers, expected, strict=True)])
 
 
 def test_generate_from_the_stored_primer(text_model, capsys):

@@ -27,6 +27,7 @@ from seq2seq.translation.cli import at_upper_edge
 from seq2seq.translation.text import read_lines, write_lines
 from seq2seq.translation.translator import Translator, length_groups, split_long
 from tests.conftest import REPO
+from tests.helpers import typed_on_a_terminal
 
 DEMO = "translation/demo"
 
@@ -551,38 +552,10 @@ def test_an_ensemble_of_checkpoints_with_other_subwords_is_refused(run, loaded, 
 def test_on_a_terminal_each_line_is_answered_as_it_is_typed(run, loaded):
     """stdin a pseudo-terminal: a line's translation comes back (flushed) before the next line
     is typed or the input ends."""
-    import pty
-    import select
-
-    master, slave = pty.openpty()
-    env = {**os.environ, "OMP_NUM_THREADS": "1"}
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "seq2seq", "translate", "-m", str(run / "best.pt"), "--device", "cpu"],
-        cwd=REPO, env=env, stdin=slave, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-    )  # fmt: skip
-    os.close(slave)
     translator = loaded.task.translator(loaded.model)
-
-    def answer(line: str) -> str:
-        os.write(master, line.encode() + b"\n")
-        got = b""
-        while not got.endswith(b"\n"):
-            ready, _, _ = select.select([proc.stdout], [], [], 300)  # a bound against hanging, not a timing
-            assert ready, "no translation came back while the input stayed open"
-            chunk = os.read(proc.stdout.fileno(), 4096)
-            assert chunk, proc.stderr.read().decode()
-            got += chunk
-        return got.decode()
-
-    try:
-        for line in ("I see a dog.", "She is playing with three cats."):
-            assert answer(line) == translator.best([line], loaded.cfg.search)[0] + "\n"
-        os.write(master, b"\x04")  # Ctrl-D: the end of the input
-        assert proc.wait(timeout=120) == 0
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-        os.close(master)
+    lines = ("I see a dog.", "She is playing with three cats.")
+    typed_on_a_terminal(["translate", "-m", str(run / "best.pt"), "--device", "cpu"],
+                        [(line, translator.best([line], loaded.cfg.search)[0] + "\n") for line in lines])  # fmt: skip
 
 
 def test_piped_input_streams_in_windows_and_a_terminal_in_lines(loaded, monkeypatch, capsys):

@@ -4,6 +4,7 @@ models."""
 from __future__ import annotations
 
 import argparse
+import sys
 from pathlib import Path
 
 from seq2seq.commands import Handler, add_device, writable_file, writable_folder
@@ -30,7 +31,8 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def generate_args(p: argparse.ArgumentParser) -> None:
-    sampling_args(p, "character", "the text to continue (default: the start of the training text)",
+    sampling_args(p, "character", "the text to continue (default: the start of the training text); '-': each "
+                  "line of stdin is a primer, answered as it is typed on a terminal",
                   "sample among the k likeliest characters")  # fmt: skip
     p.add_argument("--top-p", type=float, help="nucleus sampling (default: search.top_p)")
     p.add_argument("-o", "--output", help="also write the text to this file")
@@ -41,20 +43,34 @@ def generate(args: argparse.Namespace) -> int:
     from seq2seq.api import TextModel
     from seq2seq.checkpoint import atomic_write
     from seq2seq.inference import load_model
+    from seq2seq.translation.translate import is_terminal
 
     if args.steps < 1:
         raise UserError("--steps must be at least 1")
     if args.output:
         writable_file(args.output, "-o")
     model = TextModel(load_model(args.model, args.device, task=TASK, command="seq2seq generate"))
-    primer = args.primer if args.primer is not None else model.task.primer
-    if not primer:
-        raise TextDataError("the primer is empty; give at least one character")
-    model.task.vocab.check(primer, "--primer", strict=False)
-    text = model.generate(primer, args.steps, args.temperature, args.top_k, args.top_p, args.seed)
-    print(primer + text)
+    outputs = []
+
+    def answer(primer: str, where: str) -> None:
+        model.task.vocab.check(primer, where, strict=False)
+        text = model.generate(primer, args.steps, args.temperature, args.top_k, args.top_p, args.seed)
+        outputs.append(primer + text)
+        print(primer + text, flush=True)  # flushed: a terminal user sees each answer at once
+
+    if args.primer == "-":
+        if is_terminal(sys.stdin) and is_terminal(sys.stderr):
+            print("seq2seq: continuing each line as you type it; Ctrl-D ends", file=sys.stderr)
+        for number, line in enumerate(sys.stdin, start=1):
+            if line.strip("\r\n"):  # an empty line has nothing to continue: skipped
+                answer(line.rstrip("\r\n"), f"stdin line {number}")
+    else:
+        primer = args.primer if args.primer is not None else model.task.primer
+        if not primer:
+            raise TextDataError("the primer is empty; give at least one character")
+        answer(primer, "--primer")
     if args.output:
-        atomic_write(args.output, lambda f: f.write((primer + text).encode("utf-8")))
+        atomic_write(args.output, lambda f: f.write("\n\n".join(outputs).encode("utf-8")))
         print(f"wrote {args.output}")
     return 0
 
