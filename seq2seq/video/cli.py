@@ -6,7 +6,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from seq2seq.commands import Handler, add_device, writable_folder
+from seq2seq.commands import Handler, add_device, warn, writable_folder
 from seq2seq.errors import UserError
 from seq2seq.records import write_json
 from seq2seq.video.decode import TIMEOUT, OpenError, clip_name, is_url, unique_names
@@ -31,7 +31,10 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--audio", action="store_true", help="append log-mel features of the sound track")
     p.add_argument("--n-mels", type=int, default=64, help="mel bands of the audio features (with --audio)")
     p.add_argument("--seed", type=int, default=0, help="initialisation seed of a random backbone")
-    p.add_argument("--labels", help="folder of label files NAME.txt / NAME.csv (default: beside each clip)")
+    p.add_argument(
+        "--labels", help="folder of label files NAME.txt, NAME.labels.txt (per frame), NAME.csv, NAME.segments.csv "
+        "(segments) (default: beside each clip)"
+    )  # fmt: skip
     p.add_argument("--bundle", help="also write splits/BUNDLE.bundle listing these clips")
     p.add_argument("--overwrite", action="store_true", help="redo clips whose features exist")
     add_device(p)
@@ -56,7 +59,8 @@ def register(sub: argparse._SubParsersAction) -> None:
         "--timeout", type=float, default=TIMEOUT, metavar="SECONDS",
         help=f"how long a URL may stay silent, when opening and at each read (default {TIMEOUT:g})",
     )  # fmt: skip
-    p.add_argument("--truth", help="ground-truth label file (one clip) or folder of NAME.txt / NAME.csv")
+    p.add_argument("--truth", help="ground-truth label file (one clip) or folder of label files (as --labels of "
+                   "extract-features)")  # fmt: skip
     p.add_argument("--batch-size", type=int, default=32, help="frames per backbone batch (bounds memory)")
     add_device(p)
     p.set_defaults(func=cmd_label)
@@ -66,14 +70,19 @@ def cmd_extract(args: argparse.Namespace) -> int:
     from seq2seq.runtime import resolve_device
     from seq2seq.video.features import Extraction, Extractor, extract
     from seq2seq.video.label import expand_clips
+    from seq2seq.video.layout import unlabelled_note
 
     writable_folder(args.out, "-o")
     spec = Extraction(args.backbone, args.weights, args.size, args.fps, args.audio, args.n_mels, args.seed)
     extractor = Extractor(spec, resolve_device(args.device), args.batch_size)
     labels = Path(args.labels) if args.labels else None
-    report = extract(
-        expand_clips(args.videos), Path(args.out), extractor, labels, args.float16, args.bundle, args.overwrite
-    )
+    if labels is not None and not labels.is_dir():
+        raise UserError(f"--labels {labels}: no such folder; give the folder that holds the clips' label files")
+    videos = expand_clips(args.videos)
+    note = unlabelled_note(videos, labels)
+    if note:  # said before the work, not discovered at training as a missing mapping.txt
+        warn(note)
+    report = extract(videos, Path(args.out), extractor, labels, args.float16, args.bundle, args.overwrite)
     print(
         f"extracted {len(report.done)} clips ({report.frames} frames, {report.fps:.1f} frames/s, "
         f"{spec.dim} features per frame); skipped {len(report.skipped)} already done; into {args.out}"
@@ -93,7 +102,7 @@ def _failures(failed: dict[str, str], total: int) -> int:
 def cmd_label(args: argparse.Namespace) -> int:
     from seq2seq.inference import load_model
     from seq2seq.video.label import Interrupted, Labeller, expand_clips
-    from seq2seq.video.layout import find_label_file
+    from seq2seq.video.layout import find_label_file, label_file_names
     from seq2seq.video.metrics import Scores
 
     if args.timeout <= 0:
@@ -106,7 +115,7 @@ def cmd_label(args: argparse.Namespace) -> int:
     out = writable_folder(args.out, "-o")
     truth = Path(args.truth) if args.truth else None
     if truth is not None and truth.is_file() and len(clips) > 1:
-        raise LabelError(f"--truth {truth}: one file for {len(clips)} clips; give a folder of NAME.txt / NAME.csv")
+        raise LabelError(f"--truth {truth}: one file for {len(clips)} clips; give a folder of label files")
     if truth is not None and not truth.exists():
         raise LabelError(f"--truth {truth}: no such file or folder")
     annotate = Path(args.annotate) if args.annotate else None
@@ -122,8 +131,8 @@ def cmd_label(args: argparse.Namespace) -> int:
         if truth is not None and truth.is_dir():
             clip_truth = find_label_file(clip, truth)
             if clip_truth is None:
-                print(f"seq2seq: warning: --truth {truth}: no {clip_name(clip)}.txt or .csv for {clip}; it is "
-                      "labelled without scores", file=sys.stderr)  # fmt: skip
+                wanted = label_file_names(clip_name(clip))
+                warn(f"--truth {truth}: no {wanted} for {clip}; it is labelled without scores")
         clip_annotate = None
         if annotate is not None:
             clip_annotate = annotate if len(clips) == 1 and annotate.suffix else annotate / f"{name}.annotated.mp4"
@@ -195,7 +204,8 @@ def _score_checkpoint(path: str, device: str, data: str | None, split: str | Non
     loaded = load_model(path, device, task="video", command="seq2seq evaluate")
     task = loaded.task
     if data:
-        cfg = dataclasses.replace(loaded.cfg, data=dataclasses.replace(loaded.cfg.data, root=data))
+        root = str(Path(data).resolve())  # as typed, from here (a restored task looks for relative roots elsewhere)
+        cfg = dataclasses.replace(loaded.cfg, data=dataclasses.replace(loaded.cfg.data, root=root))
         task = make_task(cfg)
         task.restore(loaded.task.state(), loaded.task.dims)
     scores, _ = task.score(loaded.model, task.videos(split or "valid"))

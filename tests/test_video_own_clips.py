@@ -1,0 +1,113 @@
+"""What a user with clips and labels of their own meets (issue #26, "traps on the way"): label
+file names, a checkpoint evaluated from another folder."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import pytest
+
+from seq2seq.cli import main
+from seq2seq.video.layout import LayoutError, read_segments
+from seq2seq.video.synth import write_clip
+from tests.helpers import one_error_line
+from tests.test_video_task import make_layout
+
+REPO = Path(__file__).resolve().parents[1]
+EXTRACT = ["--backbone", "resnet18", "--weights", "none", "--size", "32", "--fps", "5", "--device", "cpu"]
+
+
+# -- 1. label files named NAME.labels.txt / NAME.segments.csv, and clips without labels --------
+def test_usual_label_file_names_are_read_and_unlabelled_clips_are_named(tmp_path, capsys):
+    clips = tmp_path / "clips"
+    clips.mkdir()
+    a = write_clip(clips / "a.mp4", seed=1, size=32)
+    b = write_clip(clips / "b.mp4", seed=2, size=32)
+    c = write_clip(clips / "c.mp4", seed=3, size=32)
+    a.video.with_suffix(".txt").rename(clips / "a.labels.txt")
+    a.video.with_suffix(".csv").unlink()
+    b.video.with_suffix(".csv").rename(clips / "b.segments.csv")
+    b.video.with_suffix(".txt").unlink()
+    for suffix in (".txt", ".csv"):
+        c.video.with_suffix(suffix).unlink()
+    data = tmp_path / "data"
+    assert main(["extract-features", str(clips), "-o", str(data), "--bundle", "train", *EXTRACT]) == 0
+    err = [line for line in capsys.readouterr().err.splitlines() if "warning" in line]
+    assert len(err) == 1 and "1 of 3 clips have no label file" in err[0] and "c.mp4" in err[0]
+    assert "a.mp4" not in err[0] and "NAME.labels.txt" in err[0] and "NAME.segments.csv" in err[0]
+    assert sorted(p.name for p in (data / "groundTruth").iterdir()) == ["a.txt", "b.txt"]
+    assert (data / "mapping.txt").is_file()
+    # the bundle lists c too: training says which clip has no labels, not "no such file"
+    from seq2seq.registry import load_config
+    from seq2seq.video.task import VideoTask
+
+    (data / "splits" / "valid.bundle").write_text("a\n")
+    cfg = load_config("video/demo", [f"data.root={data}", f"train.out_dir={tmp_path / 'run'}"])
+    with pytest.raises(LayoutError, match=r"groundTruth/c.txt: no such file: 'c' has features but no labels"):
+        VideoTask(cfg).prepare()
+
+    # the same label files in a --labels folder; with none at all, training names the reason
+    labels = tmp_path / "labels"
+    labels.mkdir()
+    for f in ("a.labels.txt", "b.segments.csv"):
+        (clips / f).rename(labels / f)
+    other = tmp_path / "other"
+    assert main(["extract-features", str(clips / "a.mp4"), str(clips / "b.mp4"), "-o", str(other),
+                 "--labels", str(labels), *EXTRACT]) == 0  # fmt: skip
+    assert "warning" not in capsys.readouterr().err
+    assert (other / "groundTruth" / "a.txt").read_text() == (data / "groundTruth" / "a.txt").read_text()
+    bare = tmp_path / "bare"
+    assert main(["extract-features", str(clips / "a.mp4"), "-o", str(bare), "--bundle", "train", *EXTRACT]) == 0
+    assert "1 of 1 clips have no label file" in capsys.readouterr().err
+    cfg = load_config("video/demo", [f"data.root={bare}", f"train.out_dir={tmp_path / 'run'}"])
+    with pytest.raises(LayoutError, match=r"mapping.txt: no such file: .* has features but no labels"):
+        VideoTask(cfg).prepare()
+    assert main(["extract-features", str(clips), "-o", str(bare), "--labels", str(tmp_path / "nope"), *EXTRACT]) == 2
+    one_error_line(capsys, "--labels", "nope: no such folder")
+
+
+def test_segment_tables_as_annotation_tools_write_them(tmp_path):
+    path = tmp_path / "x.segments.csv"
+    path.write_text("Label,Begin,End,Annotator\npour,0.5,1.5,kim\nstir,1.5,3,kim\n")
+    unit, segs = read_segments(path)
+    assert unit == "seconds" and [(s.start, s.end, s.label) for s in segs] == [(0.5, 1.5, "pour"), (1.5, 3, "stir")]
+    path.write_text("start_frame,end_frame,action\n0,4,pour\n")
+    assert read_segments(path)[0] == "frames"
+    path.write_text("when,label\n0,pour\n")
+    with pytest.raises(LayoutError, match=r"x.segments.csv:1: header .*expected columns start,end,label"):
+        read_segments(path)
+
+
+# -- 2. evaluate -m from another folder ----------------------------------------------------------
+def test_evaluate_finds_the_data_from_any_folder_and_after_the_run_moves(tmp_path, monkeypatch, capsys):
+    project = tmp_path / "project"
+    make_layout(project / "data" / "mine", videos=8)
+    monkeypatch.chdir(project)
+    args = ["train", "video/demo", "--out", "runs/mine", "--device", "cpu", "--set", "data.root=data/mine",
+            "train.progress=false", "train.epochs=1", "model.hidden_size=8", "model.embed_dim=8"]  # fmt: skip
+    assert main(args) == 0
+    assert main(["evaluate", "-m", "runs/mine/best.pt", "--json", "here.json"]) == 0
+    expected = json.loads(Path("here.json").read_text())["folds"]["runs/mine/best.pt"]["overall"]
+    capsys.readouterr()
+
+    def scored(ckpt: Path) -> dict:
+        assert main(["evaluate", "-m", str(ckpt), "--json", str(tmp_path / "e.json")]) == 0, capsys.readouterr()
+        return json.loads((tmp_path / "e.json").read_text())["folds"][str(ckpt)]["overall"]
+
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    monkeypatch.chdir(elsewhere)
+    assert scored(project / "runs" / "mine" / "best.pt") == expected
+    shutil.move(project / "runs" / "mine", tmp_path / "moved")  # the run folder alone: the absolute path
+    assert scored(tmp_path / "moved" / "best.pt") == expected
+    shutil.move(project, tmp_path / "renamed")  # data and runs together: the path from the run folder
+    shutil.move(tmp_path / "moved", tmp_path / "renamed" / "runs" / "mine")
+    assert scored(tmp_path / "renamed" / "runs" / "mine" / "best.pt") == expected
+    shutil.move(tmp_path / "renamed" / "data", tmp_path / "gone")  # nowhere to be found: one line
+    capsys.readouterr()
+    assert main(["evaluate", "-m", str(tmp_path / "renamed" / "runs" / "mine" / "best.pt")]) == 2
+    one_error_line(capsys, "no such data folder", "'data/mine'", "--data ROOT")
+    assert main(["evaluate", "-m", str(tmp_path / "renamed" / "runs" / "mine" / "best.pt"), "--data",
+                 "../gone/mine"]) == 0  # fmt: skip
