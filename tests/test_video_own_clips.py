@@ -1,5 +1,5 @@
 """What a user with clips and labels of their own meets (issue #26, "traps on the way"): label
-file names, a checkpoint evaluated from another folder."""
+file names, a checkpoint evaluated from another folder, scoring other tools' predictions."""
 
 from __future__ import annotations
 
@@ -111,3 +111,45 @@ def test_evaluate_finds_the_data_from_any_folder_and_after_the_run_moves(tmp_pat
     one_error_line(capsys, "no such data folder", "'data/mine'", "--data ROOT")
     assert main(["evaluate", "-m", str(tmp_path / "renamed" / "runs" / "mine" / "best.pt"), "--data",
                  "../gone/mine"]) == 0  # fmt: skip
+
+
+# -- 4. evaluate --pred: any tool's predictions, our metrics -------------------------------------
+def test_evaluate_pred_scores_files_of_other_tools_by_hand(tmp_path, capsys):
+    truth, pred = tmp_path / "groundTruth", tmp_path / "results"
+    truth.mkdir()
+    pred.mkdir()
+    (tmp_path / "mapping.txt").write_text("0 bg\n1 a\n2 b\n3 c\n")
+    (truth / "A.txt").write_text("\n".join("bg bg a a a b b bg bg bg".split()) + "\n")
+    (truth / "B.txt").write_text("\n".join("a a a a b b".split()) + "\n")
+    (truth / "D.txt").write_text("a\n")  # no prediction: warned, left out
+    (pred / "A").write_text("### Frame level recognition: ###\nbg a a a a b b b b b")  # MS-TCN's results file
+    (pred / "B.txt").write_text("1\n1\n3\n3\n2\n2\n")  # class indices, one per line
+    (pred / "E.labels.csv").write_text("frame,time,label,confidence\n0,0.000,a,0.9\n")  # ours; no truth
+    (pred / "E.timeline.png").write_bytes(b"not read")
+    args = ["evaluate", "--pred", str(pred), "--truth", str(truth), "--mapping", str(tmp_path / "mapping.txt"),
+            "--background", "bg", "--json", str(tmp_path / "s.json")]  # fmt: skip
+    assert main(args) == 0
+    err = capsys.readouterr().err
+    assert "no truth file for 1 files" in err and "E.labels.csv" in err and "no prediction for 1 files" in err
+    scores = json.loads((tmp_path / "s.json").read_text())
+    # A: 6 of 10 frames right; segments a, b in both (edit 100); a: IoU 3/4, b: IoU 2/5 (a miss at 50%).
+    # B: 4 of 6 right; a | c | b against a | b (edit 1 - 1/3); a: IoU 2/4, c a false positive, b exact.
+    a, b = scores["videos"]["A"], scores["videos"]["B"]
+    assert a["accuracy"] == pytest.approx(60.0) and a["edit"] == pytest.approx(100.0)
+    assert a["f1@25"] == pytest.approx(100.0) and a["f1@50"] == pytest.approx(50.0)
+    assert b["accuracy"] == pytest.approx(400 / 6) and b["edit"] == pytest.approx(200 / 3)
+    assert b["f1@50"] == pytest.approx(80.0)  # tp 2, fp 1, fn 0
+    overall = scores["overall"]
+    assert overall["accuracy"] == pytest.approx(62.5)  # 10 of 16 frames
+    assert overall["edit"] == pytest.approx(250 / 3)  # (100 + 66.7) / 2
+    assert overall["f1@10"] == pytest.approx(800 / 9)  # tp 4, fp 1, fn 0: P 0.8, R 1
+    assert overall["f1@50"] == pytest.approx(200 / 3)  # tp 3, fp 2, fn 1: P 0.6, R 0.75
+    # a label that is neither a name nor an index names its file and line; so does a length mismatch
+    (pred / "B.txt").write_text("1\n1\nz\n3\n2\n2\n")
+    assert main(args) == 2
+    one_error_line(capsys, "B.txt:3: label 'z' is neither a label nor an index of the mapping")
+    (pred / "B.txt").write_text("a\na\n")
+    assert main(args) == 2
+    one_error_line(capsys, "B.txt: 2 frames but", "B.txt has 6", "--length-tolerance")
+    assert main(["evaluate", "--pred", str(tmp_path / "nothing"), "--truth", str(truth)]) == 2
+    one_error_line(capsys, "--pred", "no such file or folder")

@@ -244,5 +244,42 @@ def evaluate(args: argparse.Namespace) -> int:
     return 0
 
 
+def files_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "--pred", required=True, metavar="DIR|FILE", help="predictions of any tool, one file per video: MS-TCN "
+        "results files, NAME.labels.csv of `seq2seq label`, or one label per line"
+    )  # fmt: skip
+    p.add_argument("--truth", required=True, metavar="DIR|FILE", help="true labels per frame, e.g. groundTruth/")
+    p.add_argument("--mapping", help="mapping.txt ('INDEX LABEL' lines): files may give class indices")
+    p.add_argument(
+        "--background", nargs="+", default=["background"], metavar="LABEL", help="labels left out of the "
+        "segments (edit, F1), as MS-TCN's evaluation does"
+    )  # fmt: skip
+    p.add_argument("--length-tolerance", type=int, default=0, metavar="N", help="frames by which a prediction "
+                   "and its truth may differ in length (the longer is trimmed)")  # fmt: skip
+    p.add_argument("--json", metavar="OUT", help="also write the figures (per video, overall) as JSON")
+
+
+def evaluate_files(args: argparse.Namespace) -> int:
+    """Score other tools' per-frame predictions against true labels with our metrics."""
+    from seq2seq.video.layout import listed
+    from seq2seq.video.predictions import score_files
+
+    if args.length_tolerance < 0:
+        raise UserError(f"--length-tolerance {args.length_tolerance}: give 0 or more frames")
+    scored = score_files(args.pred, args.truth, args.mapping, tuple(args.background), args.length_tolerance)
+    for what, files in (("no truth file for", scored.no_truth), ("no prediction for", scored.no_prediction)):
+        if files:
+            warn(f"{what} {len(files)} files, left out of the scores: {listed(files)}")
+    summary = scored.scores.summary()
+    _table("video", scored.scores.per_video, summary)
+    if args.json:
+        write_json(args.json, {"overall": summary, "videos": scored.scores.per_video})
+    return 0
+
+
 EVALUATE = Handler(evaluate_args, evaluate, "accuracy, edit and F1@{10,25,50} per video and overall")
-EVALUATE_FILES = {"--folds": Handler(folds_args, evaluate, "cross-validation: one checkpoint per fold")}
+EVALUATE_FILES = {
+    "--folds": Handler(folds_args, evaluate, "cross-validation: one checkpoint per fold"),
+    "--pred": Handler(files_args, evaluate_files, "score prediction files of any tool against true labels"),
+}
