@@ -1,5 +1,6 @@
 """What a user with clips and labels of their own meets (issue #26, "traps on the way"): label
-file names, a checkpoint evaluated from another folder, scoring other tools' predictions."""
+file names, a checkpoint evaluated from another folder, labelling precomputed features, scoring
+other tools' predictions."""
 
 from __future__ import annotations
 
@@ -111,6 +112,70 @@ def test_evaluate_finds_the_data_from_any_folder_and_after_the_run_moves(tmp_pat
     one_error_line(capsys, "no such data folder", "'data/mine'", "--data ROOT")
     assert main(["evaluate", "-m", str(tmp_path / "renamed" / "runs" / "mine" / "best.pt"), "--data",
                  "../gone/mine"]) == 0  # fmt: skip
+
+
+# -- 3. label --features: precomputed features, our files or MS-TCN's ------------------------------
+@pytest.fixture(scope="module")
+def features_model(tmp_path_factory) -> tuple[Path, Path]:
+    """A small tagger trained on a features layout of 8 videos (v06, v07 are its validation split)."""
+    from tests.helpers import train_cli
+
+    root = make_layout(tmp_path_factory.mktemp("features") / "data", videos=8)
+    ckpt = train_cli("video/demo", root.parent / "run", f"data.root={root}", "train.epochs=2",
+                     "model.hidden_size=8", "model.embed_dim=8")  # fmt: skip
+    return root, ckpt
+
+
+def test_label_features_writes_labels_and_mstcn_results_that_score_as_evaluate_does(features_model, tmp_path, capsys):
+    import csv
+
+    import numpy as np
+
+    import seq2seq
+
+    root, ckpt = features_model
+    out = tmp_path / "labelled"
+    assert main(["label", "--features", str(root), "-m", str(ckpt), "-o", str(out), "--device", "cpu"]) == 0
+    assert len(list(out.glob("*.labels.csv"))) == 8 and len(list(out.glob("*.segments.json"))) == 8
+    frames = np.load(root / "features" / "v03.npy").shape[1]
+    rows = list(csv.DictReader(open(out / "v03.labels.csv")))
+    assert len(rows) == frames and rows[0]["frame"] == "0"
+    segments = json.loads((out / "v03.segments.json").read_text())["segments"]
+    assert segments[-1]["end_frame"] == frames
+    api = seq2seq.load(ckpt, device="cpu").label(root / "features" / "v03.npy")
+    assert api.labels == [r["label"] for r in rows]  # the Python API gives what the command line wrote
+
+    # the validation videos in MS-TCN's format, scored by evaluate --pred = evaluate -m on them
+    valid = tmp_path / "valid"
+    valid.mkdir()
+    for name in ("v06", "v07"):
+        shutil.copy(root / "features" / f"{name}.npy", valid)
+    results = tmp_path / "results"
+    assert main(["label", "--features", str(valid), "-m", str(ckpt), "-o", str(results), "--format", "mstcn",
+                 "--truth", str(root / "groundTruth")]) == 0  # fmt: skip
+    lines = (results / "v06").read_text().split("\n")
+    assert (
+        lines[0] == "### Frame level recognition: ###" and len(lines[1].split()) == np.load(valid / "v06.npy").shape[1]
+    )
+    capsys.readouterr()
+    assert main(["evaluate", "-m", str(ckpt), "--json", str(tmp_path / "m.json")]) == 0
+    assert main(["evaluate", "--pred", str(results), "--truth", str(root / "groundTruth"),
+                 "--json", str(tmp_path / "p.json")]) == 0  # fmt: skip
+    assert "no prediction for 6 files" in capsys.readouterr().err
+    by_model = json.loads((tmp_path / "m.json").read_text())["folds"][str(ckpt)]["overall"]
+    by_files = json.loads((tmp_path / "p.json").read_text())["overall"]
+    for k in ("videos", "frames", "accuracy", "edit", "f1@10", "f1@25", "f1@50"):
+        assert by_files[k] == pytest.approx(by_model[k]), k
+
+    # a file of the wrong width fails alone, in one line naming it; clips and --features exclude each other
+    np.save(valid / "v99.npy", np.zeros((5, 30), np.float32))
+    assert main(["label", "--features", str(valid), "-m", str(ckpt), "-o", str(tmp_path / "bad")]) == 1
+    err = capsys.readouterr().err
+    assert "1 of 3 feature files failed" in err and "v99.npy: has shape (5, 30), expected (6, T)" in err
+    assert main(["label", "x.mp4", "--features", str(valid), "-m", str(ckpt)]) == 2
+    one_error_line(capsys, "give clips or --features, not both")
+    assert main(["label", "--features", str(tmp_path / "none"), "-m", str(ckpt)]) == 2
+    one_error_line(capsys, "--features", "no such file or folder")
 
 
 # -- 4. evaluate --pred: any tool's predictions, our metrics -------------------------------------

@@ -47,9 +47,17 @@ def register(sub: argparse._SubParsersAction) -> None:
         "udp://, tcp://, file://, ...). Outputs are named after the clip's file stem; for a URL after its last path "
         "part without extension, else its host and port (rtsp://cam/live -> live, udp://@:1234 -> udp-1234).",
     )
-    p.add_argument("clips", nargs="+", help="clips, folders of clips, or URLs (a live stream needs --stream)")
+    p.add_argument("clips", nargs="*", help="clips, folders of clips, or URLs (a live stream needs --stream)")
     p.add_argument("-m", "--model", required=True, help="video checkpoint")
+    p.add_argument(
+        "--features", metavar="DIR|FILE.npy", help="label precomputed features instead of clips: (D, T) .npy "
+        "files as in a layout's features/ (DIR may be the layout folder), e.g. MS-TCN's I3D features"
+    )  # fmt: skip
     p.add_argument("-o", "--out", default="labelled", help="output folder (default ./labelled)")
+    p.add_argument(
+        "--format", choices=("csv", "mstcn"), default="csv", help="labels file: NAME.labels.csv, or mstcn: "
+        "MS-TCN's results file NAME (a header line, then the labels separated by spaces)"
+    )  # fmt: skip
     p.add_argument("--annotate", help="write the clip with its labels drawn: OUT.mp4 for one clip, a folder for many")
     p.add_argument(
         "--stream", action="store_true", help="label as frames decode (causal model), print each segment as it "
@@ -60,7 +68,7 @@ def register(sub: argparse._SubParsersAction) -> None:
         help=f"how long a URL may stay silent, when opening and at each read (default {TIMEOUT:g})",
     )  # fmt: skip
     p.add_argument("--truth", help="ground-truth label file (one clip) or folder of label files (as --labels of "
-                   "extract-features)")  # fmt: skip
+                   "extract-features; with --features: per-frame files NAME.txt)")  # fmt: skip
     p.add_argument("--batch-size", type=int, default=32, help="frames per backbone batch (bounds memory)")
     add_device(p)
     p.set_defaults(func=cmd_label)
@@ -90,10 +98,10 @@ def cmd_extract(args: argparse.Namespace) -> int:
     return _failures(report.failed, len(report.done) + len(report.skipped) + len(report.failed))
 
 
-def _failures(failed: dict[str, str], total: int) -> int:
+def _failures(failed: dict[str, str], total: int, what: str = "clips") -> int:
     if not failed:
         return 0
-    print(f"{len(failed)} of {total} clips failed:", file=sys.stderr)
+    print(f"{len(failed)} of {total} {what} failed:", file=sys.stderr)
     for clip, why in failed.items():
         print(f"  {clip}: {why}", file=sys.stderr)
     return 1
@@ -108,16 +116,16 @@ def cmd_label(args: argparse.Namespace) -> int:
     if args.timeout <= 0:
         raise LabelError(f"--timeout {args.timeout:g}: give a positive number of seconds")
     loaded = load_model(args.model, args.device, task="video", command="seq2seq label")
-    labeller = Labeller(loaded, args.batch_size, args.timeout)
+    if args.features:
+        return _label_features(args, loaded)
+    if not args.clips:
+        raise LabelError("label: give clips, folders of clips or URLs, or precomputed features with --features")
+    labeller = Labeller(loaded, args.batch_size, args.timeout, args.format)
     if args.stream:
         labeller.check_stream()
     clips = expand_clips(args.clips)
     out = writable_folder(args.out, "-o")
-    truth = Path(args.truth) if args.truth else None
-    if truth is not None and truth.is_file() and len(clips) > 1:
-        raise LabelError(f"--truth {truth}: one file for {len(clips)} clips; give a folder of label files")
-    if truth is not None and not truth.exists():
-        raise LabelError(f"--truth {truth}: no such file or folder")
+    truth = _truth(args.truth, len(clips), "clips")
     annotate = Path(args.annotate) if args.annotate else None
     overall = Scores(background=frozenset(loaded.cfg.data.background))
     failed: dict[str, str] = {}
@@ -131,8 +139,9 @@ def cmd_label(args: argparse.Namespace) -> int:
         if truth is not None and truth.is_dir():
             clip_truth = find_label_file(clip, truth)
             if clip_truth is None:
-                wanted = label_file_names(clip_name(clip))
-                warn(f"--truth {truth}: no {wanted} for {clip}; it is labelled without scores")
+                warn(
+                    f"--truth {truth}: no {label_file_names(clip_name(clip))} for {clip}; it is labelled without scores"
+                )
         clip_annotate = None
         if annotate is not None:
             clip_annotate = annotate if len(clips) == 1 and annotate.suffix else annotate / f"{name}.annotated.mp4"
@@ -154,21 +163,78 @@ def cmd_label(args: argparse.Namespace) -> int:
                 print(f"  {path}")
             raise
         except (UserError, ValueError) as e:
-            failed[str(clip)] = str(e)
-            print(f"{clip}: failed: {e}", file=sys.stderr)
+            _fail(failed, clip, e)
             continue
-        line = f"{clip}: {len(result.labels)} frames, {len(result.segments)} segments -> {result.outputs['labels']}"
-        if result.scores is not None:
-            overall.add([labeller.task.labels[c] for c in result.labels], result.truth, name=name)
-            line += "  " + "  ".join(f"{k} {result.scores[k]:.1f}" for k in COLUMNS)
-        print(line)
-        for what, path in result.outputs.items():
-            if what != "labels":
-                print(f"  {what}: {path}")
+        _show_result(clip, name, result, overall, labeller.task.labels)
+    return _finish(overall, failed, len(clips))
+
+
+def _truth(given: str | None, count: int, what: str) -> Path | None:
+    """--truth as a path, checked: it exists, and one file serves only one clip."""
+    truth = Path(given) if given else None
+    if truth is not None and not truth.exists():
+        raise LabelError(f"--truth {truth}: no such file or folder")
+    if truth is not None and truth.is_file() and count > 1:
+        raise LabelError(f"--truth {truth}: one file for {count} {what}; give a folder of label files")
+    return truth
+
+
+def _show_result(clip, name: str, result, overall, labels: list[str]) -> None:
+    """One line per labelled clip or features file (with its scores when there was a truth), its
+    other outputs below it; the scores also go into ``overall``."""
+    line = f"{clip}: {len(result.labels)} frames, {len(result.segments)} segments -> {result.outputs['labels']}"
+    if result.scores is not None:
+        overall.add([labels[c] for c in result.labels[: len(result.truth)]], result.truth, name=name)
+        line += "  " + "  ".join(f"{k} {result.scores[k]:.1f}" for k in COLUMNS)
+    print(line)
+    for what, path in result.outputs.items():
+        if what != "labels":
+            print(f"  {what}: {path}")
+
+
+def _fail(failed: dict[str, str], clip, e: Exception) -> None:
+    failed[str(clip)] = str(e)
+    print(f"{clip}: failed: {e}", file=sys.stderr)
+
+
+def _finish(overall, failed: dict[str, str], total: int, what: str = "clips") -> int:
+    """The overall scores of many clips (or feature files), then the failures; the exit status."""
     if overall.frames and len(overall.edits) > 1:
         summary = overall.summary()
         print(f"overall ({len(overall.edits)} clips): " + "  ".join(f"{k} {summary[k]:.1f}" for k in COLUMNS))
-    return _failures(failed, len(clips))
+    return _failures(failed, total, what)
+
+
+def _label_features(args: argparse.Namespace, loaded) -> int:
+    """``label --features``: per-frame labels of precomputed (D, T) features, as for clips."""
+    from seq2seq.video.label import FeatureLabeller, feature_files
+    from seq2seq.video.metrics import Scores
+    from seq2seq.video.predictions import find_truth
+
+    if args.clips:
+        raise LabelError("label: give clips or --features, not both")
+    if args.stream or args.annotate:
+        raise LabelError("label --features: --stream and --annotate need clips (features hold no pictures)")
+    files = feature_files(Path(args.features))
+    out = writable_folder(args.out, "-o")
+    truth = _truth(args.truth, len(files), "feature files")
+    labeller = FeatureLabeller(loaded, args.format)
+    overall = Scores(background=frozenset(loaded.cfg.data.background))
+    failed: dict[str, str] = {}
+    for path in files:
+        name = path.stem
+        clip_truth = truth if (truth is not None and truth.is_file()) else None
+        if truth is not None and truth.is_dir():
+            clip_truth = find_truth(truth, name)
+            if clip_truth is None:
+                warn(f"--truth {truth}: no {name}.txt (or {name}) for {path}; it is labelled without scores")
+        try:
+            result = labeller.label(labeller.read(path), name, out, clip_truth, source=str(path))
+        except (UserError, ValueError) as e:
+            _fail(failed, path, e)
+            continue
+        _show_result(path, name, result, overall, labeller.task.labels)
+    return _finish(overall, failed, len(files), "feature files")
 
 
 # -- seq2seq evaluate ------------------------------------------------------------------------

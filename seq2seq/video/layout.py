@@ -234,6 +234,19 @@ def unlabelled_note(videos: list, folder: Path | None = None) -> str | None:
     )
 
 
+def read_features(path: Path, dim: int | None = None, like: str = "like the other videos") -> np.ndarray:
+    """A (D, T) features file, memory-mapped, checked to be a 2-d numeric array with ``dim`` rows."""
+    try:
+        feats = np.load(path, mmap_mode="r", allow_pickle=False)
+    except (ValueError, OSError) as e:
+        raise LayoutError(f"{path}: not a readable .npy array ({e})") from None
+    if feats.ndim != 2 or feats.dtype.kind not in "fiu":
+        raise LayoutError(f"{path}: has shape {feats.shape} ({feats.dtype}); expected a (D, T) float array")
+    if dim is not None and feats.shape[0] != dim:
+        raise LayoutError(f"{path}: has shape {feats.shape}, expected ({dim}, T): {dim} features per frame {like}")
+    return feats
+
+
 @dataclass
 class Video:
     """One video of a layout: features (time, dim) float32 and label indices (time,) int64."""
@@ -251,22 +264,13 @@ def read_video(
     feat_path, gt_path = root / "features" / f"{name}.npy", root / "groundTruth" / f"{name}.txt"
     if not feat_path.is_file():
         raise LayoutError(f"{feat_path}: no such features file (listed in a split bundle)")
-    try:
-        feats = np.load(feat_path, mmap_mode="r", allow_pickle=False)
-    except (ValueError, OSError) as e:
-        raise LayoutError(f"{feat_path}: not a readable .npy array ({e})") from None
+    feats = read_features(feat_path, dim)
     if not gt_path.is_file():
         raise LayoutError(
             f"{gt_path}: no such file: '{name}' has features but no labels; extract-features writes groundTruth/ "
             f"only for clips with a label file ({label_file_names(name)}, beside the clip or in --labels DIR)"
         )
     labels = read_frame_labels(gt_path)
-    if feats.ndim != 2 or feats.dtype.kind not in "fiu":
-        raise LayoutError(f"{feat_path}: has shape {feats.shape} ({feats.dtype}); expected a (D, T) float array")
-    if dim is not None and feats.shape[0] != dim:
-        raise LayoutError(
-            f"{feat_path}: has shape {feats.shape}, expected ({dim}, T): {dim} features per frame like the other videos"
-        )
     frames = feats.shape[1]
     if frames != len(labels):
         if abs(frames - len(labels)) > tolerance:
