@@ -1,6 +1,6 @@
 """What a user with clips and labels of their own meets (issue #26, "traps on the way"): label
 file names, a checkpoint evaluated from another folder, labelling precomputed features, scoring
-other tools' predictions."""
+other tools' predictions, annotation at the source's rate (the Makefile's video-cv: test_video_gtea.py)."""
 
 from __future__ import annotations
 
@@ -218,3 +218,14 @@ def test_evaluate_pred_scores_files_of_other_tools_by_hand(tmp_path, capsys):
     one_error_line(capsys, "B.txt: 2 frames but", "B.txt has 6", "--length-tolerance")
     assert main(["evaluate", "--pred", str(tmp_path / "nothing"), "--truth", str(truth)]) == 2
     one_error_line(capsys, "--pred", "no such file or folder")
+
+
+# -- 5. --annotate at the source's rate --------------------------------------------------------------
+def test_each_source_frame_takes_the_label_of_the_sampled_frame_whose_slot_it_falls_in():
+    from seq2seq.video.label import sample_slot
+
+    # a 15 fps clip sampled at 5 fps: frames 0-2 show sample 0, frames 3-5 sample 1, ...
+    assert [sample_slot(i / 15, 5.0, 4) for i in range(12)] == [0, 0, 0, 1, 1, 1, 2, 2, 2, 3, 3, 3]
+    assert sample_slot(13 / 15, 5.0, 4) == 3  # past the last sample: the last label
+    # 12 fps at 8 fps: the slots of 0.125 s hold 1 or 2 source frames
+    assert [sample_slot(i / 12, 8.0, 8) for i in range(6)] == [0, 0, 1, 2, 2, 3]

@@ -60,6 +60,10 @@ def register(sub: argparse._SubParsersAction) -> None:
     )  # fmt: skip
     p.add_argument("--annotate", help="write the clip with its labels drawn: OUT.mp4 for one clip, a folder for many")
     p.add_argument(
+        "--annotate-rate", choices=("source", "sampled"), help="frame rate of the annotated video: the clip's own "
+        "(every frame, labelled as its sampled frame; the default) or the sampling rate (the default with --stream)"
+    )  # fmt: skip
+    p.add_argument(
         "--stream", action="store_true", help="label as frames decode (causal model), print each segment as it "
         "closes; Ctrl-C keeps the outputs of the frames labelled so far"
     )  # fmt: skip
@@ -123,10 +127,13 @@ def cmd_label(args: argparse.Namespace) -> int:
     labeller = Labeller(loaded, args.batch_size, args.timeout, args.format)
     if args.stream:
         labeller.check_stream()
+        if args.annotate and args.annotate_rate == "source":
+            raise LabelError("--annotate-rate source needs offline labelling; with --stream it is sampled")
     clips = expand_clips(args.clips)
     out = writable_folder(args.out, "-o")
     truth = _truth(args.truth, len(clips), "clips")
     annotate = Path(args.annotate) if args.annotate else None
+    annotate_rate = args.annotate_rate or ("sampled" if args.stream else "source")
     overall = Scores(background=frozenset(loaded.cfg.data.background))
     failed: dict[str, str] = {}
     names = unique_names(clips)  # clips of different folders with one file name get distinct outputs
@@ -152,8 +159,9 @@ def cmd_label(args: argparse.Namespace) -> int:
 
         try:
             result = labeller.label(
-                clip, out, args.stream, clip_truth, clip_annotate, show if args.stream else None, name=name
-            )
+                clip, out, args.stream, clip_truth, clip_annotate, show if args.stream else None, name=name,
+                annotate_rate=annotate_rate,
+            )  # fmt: skip
         except OpenError:
             raise  # a URL that cannot be opened is the user's to fix: one line, exit status 2
         except Interrupted as e:

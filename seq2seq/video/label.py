@@ -31,7 +31,7 @@ import torch
 
 from seq2seq.errors import UserError
 from seq2seq.inference import Loaded
-from seq2seq.video.decode import TIMEOUT, DecodeError, Frames, Sample, Source, as_source, clip_name
+from seq2seq.video.decode import EPS, TIMEOUT, DecodeError, Frames, Sample, Source, as_source, clip_name, probe
 from seq2seq.video.features import Extraction, Extractor
 from seq2seq.video.layout import labels_for_samples, write_text
 
@@ -204,6 +204,7 @@ class Labeller:
         annotate: Path | None = None,
         on_segment: Callable[[Segment], None] | None = None,
         name: str | None = None,
+        annotate_rate: str = "source",
     ) -> Result:
         """Label one clip (a file or a URL) and, unless ``out_dir`` is None, write its outputs
         there, named ``name`` (default: the clip's ``clip_name``). Raises on a clip that cannot be
@@ -211,9 +212,17 @@ class Labeller:
         labelling that stops early keeps what it labelled (outputs that cover the frames so far,
         ``"stopped"`` in the segments file): on Ctrl-C it then raises ``Interrupted`` (a
         KeyboardInterrupt carrying the result), when the source breaks off (a network drop, a
-        truncated file) a DecodeError that says what was kept."""
+        truncated file) a DecodeError that says what was kept. ``annotate_rate``: the annotated
+        video at the clip's own rate ("source": every decoded frame, labelled as the sampled frame
+        whose time slot it falls in; offline only, it reads the clip a second time) or at the
+        sampling rate ("sampled")."""
         if stream:
             self.check_stream()
+        if annotate is not None and stream and annotate_rate == "source":
+            raise LabelError(
+                "--annotate-rate source needs offline labelling (it reads the clip again); with --stream the "
+                "annotated video is written as frames are labelled, at the sampling rate (--annotate-rate sampled)"
+            )
         names = self.task.labels
         frames = Frames(clip, self.spec.fps, timeout=self.timeout)
         segmenter = Segmenter(names, on_segment)
@@ -253,10 +262,13 @@ class Labeller:
         name = name or clip_name(clip)
         result = self._write(clip, name, out_dir, kept, segments, truth if stopped is None else None, frames, stopped)
         if annotate is not None and writer is None:
-            annotator = Annotator(annotate, self.spec.fps)
+            source_rate = annotate_rate == "source"
+            rate = (probe(clip, self.timeout).fps or self.spec.fps) if source_rate else self.spec.fps
+            annotator = Annotator(annotate, rate)
             try:
-                for s in Frames(clip, self.spec.fps, timeout=self.timeout):
-                    annotator.write(s, names[result.labels[s.index]], kept[s.index][4])
+                for s in Frames(clip, None if source_rate else self.spec.fps, timeout=self.timeout):
+                    k = sample_slot(s.time, self.spec.fps, len(kept)) if source_rate else s.index
+                    annotator.write(s, names[result.labels[k]], kept[k][4])
                 annotator.close()
             except BaseException as e:
                 annotator.abort()
@@ -315,6 +327,12 @@ class Labeller:
                 )  # fmt: skip
             )
         return result
+
+
+def sample_slot(time: float, fps: float, samples: int) -> int:
+    """The sampled frame whose time slot [k / fps, (k + 1) / fps) holds a decoded frame shown at
+    ``time`` seconds: the label that frame gets in an annotated video at the source's rate."""
+    return min(samples - 1, int(time * fps + EPS))
 
 
 def write_outputs(
