@@ -178,6 +178,27 @@ def test_label_features_writes_labels_and_mstcn_results_that_score_as_evaluate_d
     one_error_line(capsys, "--features", "no such file or folder")
 
 
+def test_a_checkpoint_trained_on_every_nth_frame_labels_every_frame(features_model):
+    """data.sample_rate n: every n-th frame is labelled and its label repeated (as MS-TCN's
+    predict does), so the labels still cover every frame of the file."""
+    import dataclasses
+
+    import numpy as np
+
+    from seq2seq.inference import load_model
+    from seq2seq.video.label import FeatureLabeller
+
+    root, ckpt = features_model
+    loaded = load_model(ckpt, "cpu", task="video")
+    loaded.cfg = dataclasses.replace(loaded.cfg, data=dataclasses.replace(loaded.cfg.data, sample_rate=3))
+    labeller = FeatureLabeller(loaded)
+    feats = labeller.read(root / "features" / "v01.npy")
+    result = labeller.label(feats, "v01")
+    assert len(result.labels) == len(feats) and len(feats) % 3 != 0
+    every_third = labeller.task.predict(loaded.model, [np.ascontiguousarray(feats[::3])])[0].argmax(-1).tolist()
+    assert result.labels == [c for c in every_third for _ in range(3)][: len(feats)]
+
+
 # -- 4. evaluate --pred: any tool's predictions, our metrics -------------------------------------
 def test_evaluate_pred_scores_files_of_other_tools_by_hand(tmp_path, capsys):
     truth, pred = tmp_path / "groundTruth", tmp_path / "results"

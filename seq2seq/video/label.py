@@ -8,9 +8,11 @@ segment is printed as soon as it closes: memory stays constant however long the 
 clip may be a URL (a camera, a live stream: see ``decode.is_url``). Ctrl-C while streaming
 keeps the outputs of the frames labelled so far.
 
-Per clip it writes NAME.labels.csv (frame, time, label, confidence), NAME.segments.json and
-NAME.timeline.png (with the ground truth when given), and with --annotate a copy of the clip
-with the current label drawn on every frame.
+Per clip it writes NAME.labels.csv (frame, time, label, confidence; or with --format mstcn
+MS-TCN's results file NAME), NAME.segments.json and NAME.timeline.png (with the ground truth when
+given), and with --annotate a copy of the clip with the current label drawn on every frame (at
+the clip's own rate by default). ``FeatureLabeller`` does the same for precomputed (D, T)
+features (``label --features``).
 """
 
 from __future__ import annotations
