@@ -8,7 +8,7 @@ PIP_FLAGS ?= -q --disable-pip-version-check
 OUT ?= runs
 
 .PHONY: setup test test-fast demo lint docs bench bench-peers clean video-demo translate-demo music-demo text-demo \
-        translate-multi30k music-jsb video-gtea
+        translate-multi30k music-jsb video-gtea video-cv
 
 setup: $(STAMP)
 
@@ -123,17 +123,31 @@ video-demo: $(STAMP)
 $(GTEA_DATA)/mapping.txt:
 	$(BIN)/python datasets/prepare_gtea_tcn.py --from "$(GTEA_FROM)" --out $(GTEA_DATA)
 
-# 3-fold cross-validation: each fold retrained from scratch for the recipe's fixed epochs, then
-# the last checkpoint of each fold scored on its test split; prints each fold, the mean over the
-# folds and the figures pooled over all 21 videos (also in $(OUT)/gtea/scores.json).
-video-gtea: $(STAMP) $(GTEA_DATA)/mapping.txt
-	for k in 1 2 3; do \
-	  rm -rf $(OUT)/gtea/split$$k && \
-	  $(BIN)/python -m seq2seq train recipes/video/gtea.toml --set data.root=$(GTEA_DATA) --set data.split=$$k \
-	    --out $(OUT)/gtea/split$$k || exit 1; \
+# Cross-validation on any layout with fold bundles (the recipe's data.train / data.valid, with
+# `{split}` for the fold): each of the FOLDS folds retrained from scratch for the recipe's fixed
+# epochs, then the last checkpoint of each fold scored on its own validation split; prints each
+# fold, the mean over the folds and the figures pooled over all videos (also in $(RUN)/scores.json).
+#   make video-cv DATA=data/50salads FOLDS=5 RECIPE=recipes/video/gtea.toml RUN=runs/50salads
+DATA ?=
+FOLDS ?= 3
+RECIPE ?= recipes/video/gtea.toml
+RUN ?= $(OUT)/cv
+FOLD_LIST = $(shell seq 1 $(FOLDS))
+
+video-cv: $(STAMP)
+	@test -n "$(DATA)" || { echo "video-cv: give the layout folder, e.g. make video-cv DATA=data/gtea FOLDS=4" >&2; exit 2; }
+	@test -d "$(DATA)" || { echo "video-cv: DATA=$(DATA): no such folder" >&2; exit 2; }
+	for k in $(FOLD_LIST); do \
+	  rm -rf $(RUN)/split$$k && \
+	  $(BIN)/python -m seq2seq train $(RECIPE) --set data.root=$(DATA) --set data.split=$$k \
+	    --out $(RUN)/split$$k || exit 1; \
 	done
-	$(BIN)/python -m seq2seq evaluate --data $(GTEA_DATA) --json $(OUT)/gtea/scores.json --folds \
-	  $$(for k in 1 2 3; do ls $(OUT)/gtea/split$$k/step-*.pt | tail -n 1; done)
+	$(BIN)/python -m seq2seq evaluate --data $(DATA) --json $(RUN)/scores.json --folds \
+	  $$(for k in $(FOLD_LIST); do ls $(RUN)/split$$k/step-*.pt | tail -n 1; done)
+
+# GTEA's 3 folds (21 videos), one use of video-cv; scores in $(OUT)/gtea/scores.json.
+video-gtea: $(STAMP) $(GTEA_DATA)/mapping.txt
+	$(MAKE) --no-print-directory video-cv DATA=$(GTEA_DATA) FOLDS=3 RECIPE=recipes/video/gtea.toml RUN=$(OUT)/gtea
 
 # -- GPU: the CUDA paths checked and timed in one run (issue #29; docs/benchmarks.md, "GPU") ------
 # gpu-check runs benchmarks/gpu_check.py on this machine's GPU and replaces the bench:gpu block;

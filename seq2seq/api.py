@@ -114,36 +114,35 @@ class Labels:
 class VideoModel(Model):
     """A video checkpoint: ``label`` a clip (decoded and embedded as in training) or features."""
 
-    def labeller(self, batch_size: int = 32, timeout: float | None = None):
+    def labeller(self, batch_size: int = 32, timeout: float | None = None, format: str = "csv"):
         from seq2seq.video.label import TIMEOUT, Labeller
 
-        return Labeller(self.loaded, batch_size, TIMEOUT if timeout is None else timeout)
+        return Labeller(self.loaded, batch_size, TIMEOUT if timeout is None else timeout, format)
 
     def label(
-        self, clip: str | Path | np.ndarray, out: str | Path | None = None, truth: str | Path | None = None
+        self,
+        clip: str | Path | np.ndarray,
+        out: str | Path | None = None,
+        truth: str | Path | None = None,
+        format: str = "csv",
     ) -> Labels:
-        """Label a clip (a file, a URL) or a (time, features) array of the features it was trained
-        on. With ``out``, the CSV, segments JSON and timeline PNG are written there too."""
+        """Label a clip (a file, a URL), a features file (``.npy``, (D, T) as in a layout's
+        features/) or a (time, features) array of the features it was trained on. With ``out``,
+        the labels (``format`` "csv": NAME.labels.csv; "mstcn": MS-TCN's results file NAME),
+        segments JSON and timeline PNG are written there too; ``truth`` (a label file) adds scores."""
         from seq2seq.video.decode import as_source
-        from seq2seq.video.label import Segmenter
+        from seq2seq.video.label import FeatureLabeller
 
-        if isinstance(clip, np.ndarray):
-            if clip.ndim != 2 or clip.shape[1] != self.task.dims.input_dim:
-                raise UserError(f"features of shape {clip.shape}: the model takes (time, {self.task.dims.input_dim})")
-            probs = self.task.predict(self.model, [clip.astype(np.float32)])[0].numpy()
-            fps = float(self.task.extraction["fps"]) if self.task.extraction else 1.0
-            top = probs.argmax(-1)
-            conf = probs[np.arange(len(top)), top].astype(float).tolist()
-            times = [i / fps for i in range(len(top))]
-            segmenter = Segmenter(self.task.labels)
-            for i, (c, p) in enumerate(zip(top.tolist(), conf, strict=True)):
-                segmenter.add(i, times[i], c, p)
-            segments = segmenter.finish(len(top), len(top) / fps)
-            names = [self.task.labels[c] for c in top.tolist()]
-            return Labels(names, conf, times, [s.as_dict() for s in segments])
-        result = self.labeller().label(
-            as_source(str(clip)), None if out is None else Path(out), truth=None if truth is None else Path(truth)
-        )  # fmt: skip
+        out_dir = None if out is None else Path(out)
+        truth_path = None if truth is None else Path(truth)
+        if isinstance(clip, np.ndarray) or str(clip).lower().endswith(".npy"):
+            labeller = FeatureLabeller(self.loaded, format)
+            if isinstance(clip, np.ndarray):
+                result = labeller.label(np.asarray(clip, dtype=np.float32), "features", out_dir, truth_path)
+            else:
+                result = labeller.label(labeller.read(Path(clip)), Path(clip).stem, out_dir, truth_path, str(clip))
+        else:
+            result = self.labeller(format=format).label(as_source(str(clip)), out_dir, truth=truth_path)
         return Labels(
             [self.task.labels[c] for c in result.labels], result.confidences, result.times,
             [s.as_dict() for s in result.segments], result.scores, dict(result.outputs),

@@ -354,7 +354,7 @@ def test_label_truth_with_an_unknown_label_fails_that_clip_only(setup, tmp_path,
     captured = capsys.readouterr()
     assert rc == 1
     assert "clip0.csv: label 'not-a-label' (sampled frame 0) is not one the model knows" in captured.err
-    assert "no clip1.txt or .csv" in captured.err  # warned, labelled without scores
+    assert "no clip1.txt, clip1.labels.txt" in captured.err  # warned, labelled without scores
     assert sorted(p.name for p in out.iterdir()) == ["clip1.labels.csv", "clip1.segments.json", "clip1.timeline.png"]
 
 

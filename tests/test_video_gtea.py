@@ -1,7 +1,9 @@
-"""datasets/prepare_gtea_tcn.py turns the TCN release into the layout the GTEA recipe trains on."""
+"""datasets/prepare_gtea_tcn.py turns the TCN release into the layout the GTEA recipe trains on;
+`make video-cv` cross-validates any such layout, `make video-gtea` is one use of it."""
 
 from __future__ import annotations
 
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -45,3 +47,20 @@ def test_prepare_gtea_release_into_the_layout(shared_data, tmp_path):
     assert len(task.train_videos) == 14 and len(task.valid_videos) == 7
     assert dims.input_dim == 11 and dims.output_size == 11
     assert {v.name for v in task.valid_videos} == set(tests[1])
+
+
+@pytest.mark.skipif(shutil.which("make") is None, reason="needs make")
+def test_make_video_cv_takes_data_folds_and_recipe_and_video_gtea_is_one_use_of_it():
+    def dry(*args: str) -> str:
+        done = subprocess.run(["make", "-n", "-o", ".venv/.installed", *args], cwd=REPO, capture_output=True,
+                              text=True, check=True)  # fmt: skip
+        return done.stdout
+
+    cv = dry("video-cv", "DATA=data/50salads", "FOLDS=5", "RECIPE=recipes/video/x.toml", "RUN=runs/50salads")
+    assert "for k in 1 2 3 4 5; do" in cv and "for k in 1 2 3 4 5; do ls runs/50salads/split$k/step-*.pt" in cv
+    assert "seq2seq train recipes/video/x.toml --set data.root=data/50salads --set data.split=$k" in cv
+    assert "evaluate --data data/50salads --json runs/50salads/scores.json --folds" in cv
+    gtea = dry("video-gtea", "GTEA_DATA=/nonexistent/gtea", "OUT=runs")
+    assert "for k in 1 2 3; do" in gtea and "train recipes/video/gtea.toml --set data.root=/nonexistent/gtea" in gtea
+    done = subprocess.run(["make", "-o", ".venv/.installed", "video-cv"], cwd=REPO, capture_output=True, text=True)
+    assert done.returncode != 0 and "video-cv: give the layout folder" in done.stderr

@@ -86,12 +86,20 @@ def test_label_cli_writes_outputs_and_survives_a_bad_clip(setup, tmp_path, capsy
         assert (out / f"{name}.timeline.png").stat().st_size > 1000
     assert not list(out.glob("broken*")) and not list(out.glob(".*"))
 
-    # a folder of clips in one call, and the annotated copy of one clip
+    # a folder of clips in one call, and the annotated copy of one clip: by default at the clip's own
+    # rate (every decoded frame), or at the sampling rate
     annotated = tmp_path / "annotated.mp4"
-    assert main(["label", str(clips[2].video), "-m", str(offline), "-o", str(out), "--annotate", str(annotated)]) == 0
-    with av.open(str(annotated)) as c:
-        n = sum(1 for _ in c.decode(video=0))
-    assert n == len(list(csv.reader(open(out / "clip2.labels.csv")))) - 1
+    for rate in ("source", "sampled"):
+        args = ["label", str(clips[2].video), "-m", str(offline), "-o", str(out), "--annotate", str(annotated)]
+        assert main(args + ([] if rate == "source" else ["--annotate-rate", rate])) == 0
+        with av.open(str(annotated)) as c:
+            n = sum(1 for _ in c.decode(video=0))
+            fps = float(c.streams.video[0].average_rate)
+        sampled = len(list(csv.reader(open(out / "clip2.labels.csv")))) - 1
+        if rate == "source":
+            assert n == len(clips[2].labels) > sampled and fps == pytest.approx(clips[2].fps, rel=0.01)
+        else:
+            assert n == sampled and fps == pytest.approx(5.0, rel=0.01)
     assert main(["label", str(root / "clips"), "-m", str(offline), "-o", str(tmp_path / "all")]) == 0
     assert len(list((tmp_path / "all").glob("*.labels.csv"))) == 3
 
@@ -102,6 +110,9 @@ def test_label_refusals_are_one_line_errors(setup, tmp_path, capsys):
     assert "--stream needs a causal tagger" in capsys.readouterr().err
     assert main(["label", str(clips[0].video), "-m", str(offline), "--timeout", "0", "-o", str(tmp_path)]) == 2
     assert "--timeout 0: give a positive number of seconds" in capsys.readouterr().err
+    args = ["label", str(clips[0].video), "-m", str(setup[2]), "--stream", "--annotate", str(tmp_path / "a.mp4")]
+    assert main([*args, "--annotate-rate", "source", "-o", str(tmp_path)]) == 2
+    assert "--annotate-rate source needs offline labelling" in capsys.readouterr().err
     gtea_like = tmp_path / "plain"
     np.save(tmp_path / "x.npy", np.zeros(3))
     ckpt = torch.load(offline, weights_only=True)

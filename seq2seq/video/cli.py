@@ -6,7 +6,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from seq2seq.commands import Handler, add_device, writable_folder
+from seq2seq.commands import Handler, add_device, warn, writable_folder
 from seq2seq.errors import UserError
 from seq2seq.records import write_json
 from seq2seq.video.decode import TIMEOUT, OpenError, clip_name, is_url, unique_names
@@ -31,7 +31,10 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--audio", action="store_true", help="append log-mel features of the sound track")
     p.add_argument("--n-mels", type=int, default=64, help="mel bands of the audio features (with --audio)")
     p.add_argument("--seed", type=int, default=0, help="initialisation seed of a random backbone")
-    p.add_argument("--labels", help="folder of label files NAME.txt / NAME.csv (default: beside each clip)")
+    p.add_argument(
+        "--labels", help="folder of label files NAME.txt, NAME.labels.txt (per frame), NAME.csv, NAME.segments.csv "
+        "(segments) (default: beside each clip)"
+    )  # fmt: skip
     p.add_argument("--bundle", help="also write splits/BUNDLE.bundle listing these clips")
     p.add_argument("--overwrite", action="store_true", help="redo clips whose features exist")
     add_device(p)
@@ -44,10 +47,22 @@ def register(sub: argparse._SubParsersAction) -> None:
         "udp://, tcp://, file://, ...). Outputs are named after the clip's file stem; for a URL after its last path "
         "part without extension, else its host and port (rtsp://cam/live -> live, udp://@:1234 -> udp-1234).",
     )
-    p.add_argument("clips", nargs="+", help="clips, folders of clips, or URLs (a live stream needs --stream)")
+    p.add_argument("clips", nargs="*", help="clips, folders of clips, or URLs (a live stream needs --stream)")
     p.add_argument("-m", "--model", required=True, help="video checkpoint")
+    p.add_argument(
+        "--features", metavar="DIR|FILE.npy", help="label precomputed features instead of clips: (D, T) .npy "
+        "files as in a layout's features/ (DIR may be the layout folder), e.g. MS-TCN's I3D features"
+    )  # fmt: skip
     p.add_argument("-o", "--out", default="labelled", help="output folder (default ./labelled)")
+    p.add_argument(
+        "--format", choices=("csv", "mstcn"), default="csv", help="labels file: NAME.labels.csv, or mstcn: "
+        "MS-TCN's results file NAME (a header line, then the labels separated by spaces)"
+    )  # fmt: skip
     p.add_argument("--annotate", help="write the clip with its labels drawn: OUT.mp4 for one clip, a folder for many")
+    p.add_argument(
+        "--annotate-rate", choices=("source", "sampled"), help="frame rate of the annotated video: the clip's own "
+        "(every frame, labelled as its sampled frame; the default) or the sampling rate (the default with --stream)"
+    )  # fmt: skip
     p.add_argument(
         "--stream", action="store_true", help="label as frames decode (causal model), print each segment as it "
         "closes; Ctrl-C keeps the outputs of the frames labelled so far"
@@ -56,7 +71,8 @@ def register(sub: argparse._SubParsersAction) -> None:
         "--timeout", type=float, default=TIMEOUT, metavar="SECONDS",
         help=f"how long a URL may stay silent, when opening and at each read (default {TIMEOUT:g})",
     )  # fmt: skip
-    p.add_argument("--truth", help="ground-truth label file (one clip) or folder of NAME.txt / NAME.csv")
+    p.add_argument("--truth", help="ground-truth label file (one clip) or folder of label files (as --labels of "
+                   "extract-features; with --features: per-frame files NAME.txt)")  # fmt: skip
     p.add_argument("--batch-size", type=int, default=32, help="frames per backbone batch (bounds memory)")
     add_device(p)
     p.set_defaults(func=cmd_label)
@@ -66,14 +82,19 @@ def cmd_extract(args: argparse.Namespace) -> int:
     from seq2seq.runtime import resolve_device
     from seq2seq.video.features import Extraction, Extractor, extract
     from seq2seq.video.label import expand_clips
+    from seq2seq.video.layout import unlabelled_note
 
     writable_folder(args.out, "-o")
     spec = Extraction(args.backbone, args.weights, args.size, args.fps, args.audio, args.n_mels, args.seed)
     extractor = Extractor(spec, resolve_device(args.device), args.batch_size)
     labels = Path(args.labels) if args.labels else None
-    report = extract(
-        expand_clips(args.videos), Path(args.out), extractor, labels, args.float16, args.bundle, args.overwrite
-    )
+    if labels is not None and not labels.is_dir():
+        raise UserError(f"--labels {labels}: no such folder; give the folder that holds the clips' label files")
+    videos = expand_clips(args.videos)
+    note = unlabelled_note(videos, labels)
+    if note:  # said before the work, not discovered at training as a missing mapping.txt
+        warn(note)
+    report = extract(videos, Path(args.out), extractor, labels, args.float16, args.bundle, args.overwrite)
     print(
         f"extracted {len(report.done)} clips ({report.frames} frames, {report.fps:.1f} frames/s, "
         f"{spec.dim} features per frame); skipped {len(report.skipped)} already done; into {args.out}"
@@ -81,10 +102,10 @@ def cmd_extract(args: argparse.Namespace) -> int:
     return _failures(report.failed, len(report.done) + len(report.skipped) + len(report.failed))
 
 
-def _failures(failed: dict[str, str], total: int) -> int:
+def _failures(failed: dict[str, str], total: int, what: str = "clips") -> int:
     if not failed:
         return 0
-    print(f"{len(failed)} of {total} clips failed:", file=sys.stderr)
+    print(f"{len(failed)} of {total} {what} failed:", file=sys.stderr)
     for clip, why in failed.items():
         print(f"  {clip}: {why}", file=sys.stderr)
     return 1
@@ -93,23 +114,26 @@ def _failures(failed: dict[str, str], total: int) -> int:
 def cmd_label(args: argparse.Namespace) -> int:
     from seq2seq.inference import load_model
     from seq2seq.video.label import Interrupted, Labeller, expand_clips
-    from seq2seq.video.layout import find_label_file
+    from seq2seq.video.layout import find_label_file, label_file_names
     from seq2seq.video.metrics import Scores
 
     if args.timeout <= 0:
         raise LabelError(f"--timeout {args.timeout:g}: give a positive number of seconds")
     loaded = load_model(args.model, args.device, task="video", command="seq2seq label")
-    labeller = Labeller(loaded, args.batch_size, args.timeout)
+    if args.features:
+        return _label_features(args, loaded)
+    if not args.clips:
+        raise LabelError("label: give clips, folders of clips or URLs, or precomputed features with --features")
+    labeller = Labeller(loaded, args.batch_size, args.timeout, args.format)
     if args.stream:
         labeller.check_stream()
+        if args.annotate and args.annotate_rate == "source":
+            raise LabelError("--annotate-rate source needs offline labelling; with --stream it is sampled")
     clips = expand_clips(args.clips)
     out = writable_folder(args.out, "-o")
-    truth = Path(args.truth) if args.truth else None
-    if truth is not None and truth.is_file() and len(clips) > 1:
-        raise LabelError(f"--truth {truth}: one file for {len(clips)} clips; give a folder of NAME.txt / NAME.csv")
-    if truth is not None and not truth.exists():
-        raise LabelError(f"--truth {truth}: no such file or folder")
+    truth = _truth(args.truth, len(clips), "clips")
     annotate = Path(args.annotate) if args.annotate else None
+    annotate_rate = args.annotate_rate or ("sampled" if args.stream else "source")
     overall = Scores(background=frozenset(loaded.cfg.data.background))
     failed: dict[str, str] = {}
     names = unique_names(clips)  # clips of different folders with one file name get distinct outputs
@@ -122,8 +146,9 @@ def cmd_label(args: argparse.Namespace) -> int:
         if truth is not None and truth.is_dir():
             clip_truth = find_label_file(clip, truth)
             if clip_truth is None:
-                print(f"seq2seq: warning: --truth {truth}: no {clip_name(clip)}.txt or .csv for {clip}; it is "
-                      "labelled without scores", file=sys.stderr)  # fmt: skip
+                warn(
+                    f"--truth {truth}: no {label_file_names(clip_name(clip))} for {clip}; it is labelled without scores"
+                )
         clip_annotate = None
         if annotate is not None:
             clip_annotate = annotate if len(clips) == 1 and annotate.suffix else annotate / f"{name}.annotated.mp4"
@@ -134,8 +159,9 @@ def cmd_label(args: argparse.Namespace) -> int:
 
         try:
             result = labeller.label(
-                clip, out, args.stream, clip_truth, clip_annotate, show if args.stream else None, name=name
-            )
+                clip, out, args.stream, clip_truth, clip_annotate, show if args.stream else None, name=name,
+                annotate_rate=annotate_rate,
+            )  # fmt: skip
         except OpenError:
             raise  # a URL that cannot be opened is the user's to fix: one line, exit status 2
         except Interrupted as e:
@@ -145,21 +171,78 @@ def cmd_label(args: argparse.Namespace) -> int:
                 print(f"  {path}")
             raise
         except (UserError, ValueError) as e:
-            failed[str(clip)] = str(e)
-            print(f"{clip}: failed: {e}", file=sys.stderr)
+            _fail(failed, clip, e)
             continue
-        line = f"{clip}: {len(result.labels)} frames, {len(result.segments)} segments -> {result.outputs['labels']}"
-        if result.scores is not None:
-            overall.add([labeller.task.labels[c] for c in result.labels], result.truth, name=name)
-            line += "  " + "  ".join(f"{k} {result.scores[k]:.1f}" for k in COLUMNS)
-        print(line)
-        for what, path in result.outputs.items():
-            if what != "labels":
-                print(f"  {what}: {path}")
+        _show_result(clip, name, result, overall, labeller.task.labels)
+    return _finish(overall, failed, len(clips))
+
+
+def _truth(given: str | None, count: int, what: str) -> Path | None:
+    """--truth as a path, checked: it exists, and one file serves only one clip."""
+    truth = Path(given) if given else None
+    if truth is not None and not truth.exists():
+        raise LabelError(f"--truth {truth}: no such file or folder")
+    if truth is not None and truth.is_file() and count > 1:
+        raise LabelError(f"--truth {truth}: one file for {count} {what}; give a folder of label files")
+    return truth
+
+
+def _show_result(clip, name: str, result, overall, labels: list[str]) -> None:
+    """One line per labelled clip or features file (with its scores when there was a truth), its
+    other outputs below it; the scores also go into ``overall``."""
+    line = f"{clip}: {len(result.labels)} frames, {len(result.segments)} segments -> {result.outputs['labels']}"
+    if result.scores is not None:
+        overall.add([labels[c] for c in result.labels[: len(result.truth)]], result.truth, name=name)
+        line += "  " + "  ".join(f"{k} {result.scores[k]:.1f}" for k in COLUMNS)
+    print(line)
+    for what, path in result.outputs.items():
+        if what != "labels":
+            print(f"  {what}: {path}")
+
+
+def _fail(failed: dict[str, str], clip, e: Exception) -> None:
+    failed[str(clip)] = str(e)
+    print(f"{clip}: failed: {e}", file=sys.stderr)
+
+
+def _finish(overall, failed: dict[str, str], total: int, what: str = "clips") -> int:
+    """The overall scores of many clips (or feature files), then the failures; the exit status."""
     if overall.frames and len(overall.edits) > 1:
         summary = overall.summary()
         print(f"overall ({len(overall.edits)} clips): " + "  ".join(f"{k} {summary[k]:.1f}" for k in COLUMNS))
-    return _failures(failed, len(clips))
+    return _failures(failed, total, what)
+
+
+def _label_features(args: argparse.Namespace, loaded) -> int:
+    """``label --features``: per-frame labels of precomputed (D, T) features, as for clips."""
+    from seq2seq.video.label import FeatureLabeller, feature_files
+    from seq2seq.video.metrics import Scores
+    from seq2seq.video.predictions import find_truth
+
+    if args.clips:
+        raise LabelError("label: give clips or --features, not both")
+    if args.stream or args.annotate:
+        raise LabelError("label --features: --stream and --annotate need clips (features hold no pictures)")
+    files = feature_files(Path(args.features))
+    out = writable_folder(args.out, "-o")
+    truth = _truth(args.truth, len(files), "feature files")
+    labeller = FeatureLabeller(loaded, args.format)
+    overall = Scores(background=frozenset(loaded.cfg.data.background))
+    failed: dict[str, str] = {}
+    for path in files:
+        name = path.stem
+        clip_truth = truth if (truth is not None and truth.is_file()) else None
+        if truth is not None and truth.is_dir():
+            clip_truth = find_truth(truth, name)
+            if clip_truth is None:
+                warn(f"--truth {truth}: no {name}.txt (or {name}) for {path}; it is labelled without scores")
+        try:
+            result = labeller.label(labeller.read(path), name, out, clip_truth, source=str(path))
+        except (UserError, ValueError) as e:
+            _fail(failed, path, e)
+            continue
+        _show_result(path, name, result, overall, labeller.task.labels)
+    return _finish(overall, failed, len(files), "feature files")
 
 
 # -- seq2seq evaluate ------------------------------------------------------------------------
@@ -195,7 +278,8 @@ def _score_checkpoint(path: str, device: str, data: str | None, split: str | Non
     loaded = load_model(path, device, task="video", command="seq2seq evaluate")
     task = loaded.task
     if data:
-        cfg = dataclasses.replace(loaded.cfg, data=dataclasses.replace(loaded.cfg.data, root=data))
+        root = str(Path(data).resolve())  # as typed, from here (a restored task looks for relative roots elsewhere)
+        cfg = dataclasses.replace(loaded.cfg, data=dataclasses.replace(loaded.cfg.data, root=root))
         task = make_task(cfg)
         task.restore(loaded.task.state(), loaded.task.dims)
     scores, _ = task.score(loaded.model, task.videos(split or "valid"))
@@ -234,5 +318,42 @@ def evaluate(args: argparse.Namespace) -> int:
     return 0
 
 
+def files_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "--pred", required=True, metavar="DIR|FILE", help="predictions of any tool, one file per video: MS-TCN "
+        "results files, NAME.labels.csv of `seq2seq label`, or one label per line"
+    )  # fmt: skip
+    p.add_argument("--truth", required=True, metavar="DIR|FILE", help="true labels per frame, e.g. groundTruth/")
+    p.add_argument("--mapping", help="mapping.txt ('INDEX LABEL' lines): files may give class indices")
+    p.add_argument(
+        "--background", nargs="+", default=["background"], metavar="LABEL", help="labels left out of the "
+        "segments (edit, F1), as MS-TCN's evaluation does"
+    )  # fmt: skip
+    p.add_argument("--length-tolerance", type=int, default=0, metavar="N", help="frames by which a prediction "
+                   "and its truth may differ in length (the longer is trimmed)")  # fmt: skip
+    p.add_argument("--json", metavar="OUT", help="also write the figures (per video, overall) as JSON")
+
+
+def evaluate_files(args: argparse.Namespace) -> int:
+    """Score other tools' per-frame predictions against true labels with our metrics."""
+    from seq2seq.video.layout import listed
+    from seq2seq.video.predictions import score_files
+
+    if args.length_tolerance < 0:
+        raise UserError(f"--length-tolerance {args.length_tolerance}: give 0 or more frames")
+    scored = score_files(args.pred, args.truth, args.mapping, tuple(args.background), args.length_tolerance)
+    for what, files in (("no truth file for", scored.no_truth), ("no prediction for", scored.no_prediction)):
+        if files:
+            warn(f"{what} {len(files)} files, left out of the scores: {listed(files)}")
+    summary = scored.scores.summary()
+    _table("video", scored.scores.per_video, summary)
+    if args.json:
+        write_json(args.json, {"overall": summary, "videos": scored.scores.per_video})
+    return 0
+
+
 EVALUATE = Handler(evaluate_args, evaluate, "accuracy, edit and F1@{10,25,50} per video and overall")
-EVALUATE_FILES = {"--folds": Handler(folds_args, evaluate, "cross-validation: one checkpoint per fold")}
+EVALUATE_FILES = {
+    "--folds": Handler(folds_args, evaluate, "cross-validation: one checkpoint per fold"),
+    "--pred": Handler(files_args, evaluate_files, "score prediction files of any tool against true labels"),
+}

@@ -8,9 +8,11 @@ segment is printed as soon as it closes: memory stays constant however long the 
 clip may be a URL (a camera, a live stream: see ``decode.is_url``). Ctrl-C while streaming
 keeps the outputs of the frames labelled so far.
 
-Per clip it writes NAME.labels.csv (frame, time, label, confidence), NAME.segments.json and
-NAME.timeline.png (with the ground truth when given), and with --annotate a copy of the clip
-with the current label drawn on every frame.
+Per clip it writes NAME.labels.csv (frame, time, label, confidence; or with --format mstcn
+MS-TCN's results file NAME), NAME.segments.json and NAME.timeline.png (with the ground truth when
+given), and with --annotate a copy of the clip with the current label drawn on every frame (at
+the clip's own rate by default). ``FeatureLabeller`` does the same for precomputed (D, T)
+features (``label --features``).
 """
 
 from __future__ import annotations
@@ -31,7 +33,7 @@ import torch
 
 from seq2seq.errors import UserError
 from seq2seq.inference import Loaded
-from seq2seq.video.decode import TIMEOUT, DecodeError, Frames, Sample, Source, as_source, clip_name
+from seq2seq.video.decode import EPS, TIMEOUT, DecodeError, Frames, Sample, Source, as_source, clip_name, probe
 from seq2seq.video.features import Extraction, Extractor
 from seq2seq.video.layout import labels_for_samples, write_text
 
@@ -54,6 +56,21 @@ def expand_clips(paths: list[str]) -> list[Source]:
         else:
             out.append(p)
     return out
+
+
+def feature_files(path: Path) -> list[Path]:
+    """A .npy features file as given, or the .npy files of a folder (sorted; a layout folder's
+    features/ when it holds none itself)."""
+    if path.is_file():
+        if path.suffix.lower() != ".npy":
+            raise LabelError(f"--features {path}: not a .npy file; give (D, T) .npy features or a folder of them")
+        return [path]
+    if not path.is_dir():
+        raise LabelError(f"--features {path}: no such file or folder")
+    found = sorted(path.glob("*.npy")) or sorted((path / "features").glob("*.npy"))
+    if not found:
+        raise LabelError(f"--features {path}: no .npy files in this folder (nor in its features/)")
+    return found
 
 
 @dataclass
@@ -132,8 +149,9 @@ class Segmenter:
 class Labeller:
     """Labels clips with a video checkpoint: the checkpoint's backbone, sampling and tagger."""
 
-    def __init__(self, loaded: Loaded, batch_size: int = 32, timeout: float = TIMEOUT) -> None:
+    def __init__(self, loaded: Loaded, batch_size: int = 32, timeout: float = TIMEOUT, fmt: str = "csv") -> None:
         self.timeout = timeout  # seconds a URL may stay silent
+        self.format = fmt  # of the labels file: "csv" (NAME.labels.csv) or "mstcn" (MS-TCN's results file)
         task = loaded.task
         if not task.extraction:
             raise LabelError(
@@ -188,6 +206,7 @@ class Labeller:
         annotate: Path | None = None,
         on_segment: Callable[[Segment], None] | None = None,
         name: str | None = None,
+        annotate_rate: str = "source",
     ) -> Result:
         """Label one clip (a file or a URL) and, unless ``out_dir`` is None, write its outputs
         there, named ``name`` (default: the clip's ``clip_name``). Raises on a clip that cannot be
@@ -195,9 +214,17 @@ class Labeller:
         labelling that stops early keeps what it labelled (outputs that cover the frames so far,
         ``"stopped"`` in the segments file): on Ctrl-C it then raises ``Interrupted`` (a
         KeyboardInterrupt carrying the result), when the source breaks off (a network drop, a
-        truncated file) a DecodeError that says what was kept."""
+        truncated file) a DecodeError that says what was kept. ``annotate_rate``: the annotated
+        video at the clip's own rate ("source": every decoded frame, labelled as the sampled frame
+        whose time slot it falls in; offline only, it reads the clip a second time) or at the
+        sampling rate ("sampled")."""
         if stream:
             self.check_stream()
+        if annotate is not None and stream and annotate_rate == "source":
+            raise LabelError(
+                "--annotate-rate source needs offline labelling (it reads the clip again); with --stream the "
+                "annotated video is written as frames are labelled, at the sampling rate (--annotate-rate sampled)"
+            )
         names = self.task.labels
         frames = Frames(clip, self.spec.fps, timeout=self.timeout)
         segmenter = Segmenter(names, on_segment)
@@ -237,10 +264,13 @@ class Labeller:
         name = name or clip_name(clip)
         result = self._write(clip, name, out_dir, kept, segments, truth if stopped is None else None, frames, stopped)
         if annotate is not None and writer is None:
-            annotator = Annotator(annotate, self.spec.fps)
+            source_rate = annotate_rate == "source"
+            rate = (probe(clip, self.timeout).fps or self.spec.fps) if source_rate else self.spec.fps
+            annotator = Annotator(annotate, rate)
             try:
-                for s in Frames(clip, self.spec.fps, timeout=self.timeout):
-                    annotator.write(s, names[result.labels[s.index]], kept[s.index][4])
+                for s in Frames(clip, None if source_rate else self.spec.fps, timeout=self.timeout):
+                    k = sample_slot(s.time, self.spec.fps, len(kept)) if source_rate else s.index
+                    annotator.write(s, names[result.labels[k]], kept[k][4])
                 annotator.close()
             except BaseException as e:
                 annotator.abort()
@@ -267,11 +297,8 @@ class Labeller:
         frames: Frames,
         stopped: BaseException | None,
     ) -> Result:
-        """The result, and (with ``out_dir``) NAME.labels.csv, NAME.segments.json and
-        NAME.timeline.png, each written atomically, after the ground truth (if given) was read and
-        checked, so a clip that fails writes nothing."""
-        from seq2seq.video.plots import plot_timelines
-
+        """The result, and (with ``out_dir``) its files (``write_outputs``), after the ground truth
+        (if given) was read and checked, so a clip that fails writes nothing."""
         names = self.task.labels
         result = Result(clip, labels=[k[3] for k in kept], segments=segments)
         result.times, result.confidences = [k[1] for k in kept], [k[4] for k in kept]
@@ -295,29 +322,129 @@ class Labeller:
                 result.stopped = f"interrupted ({stopped if str(stopped).startswith('SIG') else 'Ctrl-C'})"
             else:
                 result.stopped = str(stopped)
-        if out_dir is None:
-            return result
+        if out_dir is not None:
+            result.outputs.update(
+                write_outputs(
+                    out_dir, name, clip, names, kept, segments, self.spec.fps, true_names, result.stopped, self.format
+                )  # fmt: skip
+            )
+        return result
+
+
+def sample_slot(time: float, fps: float, samples: int) -> int:
+    """The sampled frame whose time slot [k / fps, (k + 1) / fps) holds a decoded frame shown at
+    ``time`` seconds: the label that frame gets in an annotated video at the source's rate."""
+    return min(samples - 1, int(time * fps + EPS))
+
+
+def write_outputs(
+    out_dir: Path,
+    name: str,
+    clip: Source,
+    names: list[str],
+    kept: list[tuple[int, float, int, int, float]],
+    segments: list[Segment],
+    fps: float | None,
+    true_names: list[str] | None = None,
+    stopped: str = "",
+    fmt: str = "csv",
+) -> dict[str, str]:
+    """Write one clip's (or feature file's) labels, each file atomically: NAME.labels.csv (or with
+    ``fmt`` "mstcn" the MS-TCN results file NAME), NAME.segments.json and NAME.timeline.png.
+    ``kept``: (frame, time, source frame, class, confidence) per labelled frame."""
+    from seq2seq.video.plots import plot_timelines
+    from seq2seq.video.predictions import write_mstcn
+
+    outputs = {}
+    if fmt == "mstcn":
+        outputs["labels"] = str(write_mstcn(out_dir / name, [names[k[3]] for k in kept]))
+    else:
         table = io.StringIO(newline="")
         rows = csv.writer(table)
         rows.writerow(["frame", "time", "label", "confidence"])
         rows.writerows([i, f"{t:.3f}", names[c], f"{p:.4f}"] for i, t, _, c, p in kept)
-        csv_path = out_dir / f"{name}.labels.csv"
-        write_text(csv_path, table.getvalue())
-        result.outputs["labels"] = str(csv_path)
-        seg_path = out_dir / f"{name}.segments.json"
-        payload = {"clip": str(clip), "fps": self.spec.fps, "segments": [s.as_dict() for s in segments]}
-        if result.stopped:
-            payload["stopped"] = result.stopped
-        write_text(seg_path, json.dumps(payload, indent=2) + "\n")
-        result.outputs["segments"] = str(seg_path)
-        png = plot_timelines(
-            out_dir / f"{name}.timeline.png",
-            [(name, [names[c] for c in result.labels], true_names)],
-            names,
-            fps=self.spec.fps,
-            confidence=[[k[4] for k in kept]],
-        )
-        result.outputs["timeline"] = str(png)
+        write_text(out_dir / f"{name}.labels.csv", table.getvalue())
+        outputs["labels"] = str(out_dir / f"{name}.labels.csv")
+    seg_path = out_dir / f"{name}.segments.json"
+    payload = {"clip": str(clip), "fps": fps, "segments": [s.as_dict() for s in segments]}
+    if stopped:
+        payload["stopped"] = stopped
+    write_text(seg_path, json.dumps(payload, indent=2) + "\n")
+    outputs["segments"] = str(seg_path)
+    png = plot_timelines(
+        out_dir / f"{name}.timeline.png",
+        [(name, [names[k[3]] for k in kept], true_names)],
+        names,
+        fps=fps,
+        confidence=[[k[4] for k in kept]],
+    )
+    outputs["timeline"] = str(png)
+    return outputs
+
+
+class FeatureLabeller:
+    """Labels precomputed features (a layout's ``features/NAME.npy``, (D, T), e.g. MS-TCN's I3D
+    features) with a video checkpoint trained on features like them: every frame gets a label
+    (with ``data.sample_rate`` n, every n-th frame is labelled and its label repeated, as MS-TCN
+    does). Times are seconds when the checkpoint knows the features' frame rate, else frame
+    indices."""
+
+    def __init__(self, loaded: Loaded, fmt: str = "csv") -> None:
+        self.loaded, self.task, self.model, self.format = loaded, loaded.task, loaded.model, fmt
+        extraction = self.task.extraction or {}
+        self.fps = float(extraction["fps"]) if extraction.get("fps") else None
+
+    def read(self, path: Path) -> np.ndarray:
+        """A features file (D, T) as (T, D) float32, checked against what the model takes."""
+        from seq2seq.video.layout import read_features
+
+        feats = read_features(path, self.task.dims.input_dim, f"as {self.loaded.path} was trained on")
+        x = np.array(feats, dtype=np.float32).T  # a copy: the file is memory-mapped read-only
+        if not np.isfinite(x).all():
+            raise LabelError(f"{path}: holds NaN or infinite values")
+        return x
+
+    def label(
+        self,
+        feats: np.ndarray,
+        name: str = "features",
+        out_dir: Path | None = None,
+        truth: Path | None = None,
+        source: str = "",
+    ) -> Result:
+        """Label (T, D) raw features; with ``out_dir`` write the outputs there, named ``name``."""
+        from seq2seq.video.metrics import Scores
+        from seq2seq.video.predictions import read_labels
+
+        if feats.ndim != 2 or feats.shape[1] != self.task.dims.input_dim or len(feats) == 0:
+            raise LabelError(f"features of shape {feats.shape}: the model takes (time, {self.task.dims.input_dim})")
+        rate = self.loaded.cfg.data.sample_rate
+        probs = self.task.predict(self.model, [np.ascontiguousarray(feats[::rate], dtype=np.float32)])[0].numpy()
+        probs = np.repeat(probs, rate, axis=0)[: len(feats)]
+        top = probs.argmax(-1)
+        conf = probs[np.arange(len(top)), top].astype(float)
+        step = 1.0 / self.fps if self.fps else 1.0
+        kept = [(i, i * step, i, int(c), float(p)) for i, (c, p) in enumerate(zip(top, conf, strict=True))]
+        names = self.task.labels
+        segments = Segmenter(names).finish_all(kept, len(kept) * step)
+        result = Result(source or name, [k[3] for k in kept], [k[1] for k in kept], [k[4] for k in kept], segments)
+        if truth is not None:
+            true_names = [x for x, _ in read_labels(truth)]
+            tolerance = self.loaded.cfg.data.length_tolerance
+            if abs(len(true_names) - len(kept)) > tolerance:
+                raise LabelError(f"{truth}: {len(true_names)} labels but the features have {len(kept)} frames")
+            unknown = sorted(set(true_names) - set(names))
+            if unknown:
+                raise LabelError(f"{truth}: label '{unknown[0]}' is not one the model knows ({', '.join(names)})")
+            n = min(len(true_names), len(kept))  # scored on the frames both have (data.length_tolerance)
+            result.truth = true_names[:n]
+            background = frozenset(self.loaded.cfg.data.background)
+            result.scores = Scores(background=background).add([names[c] for c in result.labels[:n]], result.truth)
+        if out_dir is not None:
+            result.outputs = write_outputs(
+                out_dir, name, source or name, names, kept, segments, self.fps,
+                result.truth if result.truth is not None and len(result.truth) == len(kept) else None, fmt=self.format,
+            )  # fmt: skip
         return result
 
 

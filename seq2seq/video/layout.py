@@ -8,10 +8,12 @@ writes)::
     mapping.txt            lines "INDEX LABEL", indices 0, 1, 2, ... in order
     splits/SPLIT.bundle    one video per line ("NAME" or "NAME.txt")
 
-Labels of a raw clip come as either
-- ``NAME.txt``: one label per decoded frame (the clip's own frame rate), or
-- ``NAME.csv``: segments with a header, ``start,end,label`` in seconds from the first frame, or
-  ``start_frame,end_frame,label`` in decoded-frame indices; ``end`` is exclusive; times no
+Labels of a raw clip ``NAME.mp4`` come as (``LABEL_FILES``, looked for in this order)
+- ``NAME.txt`` or ``NAME.labels.txt``: one label per decoded frame (the clip's own frame rate), or
+- ``NAME.csv`` or ``NAME.segments.csv``: segments with a header naming the columns ``start``,
+  ``end`` and ``label`` (seconds from the first frame; ``begin`` / ``start_time``, ``stop`` /
+  ``end_time``, ``action`` / ``class`` are read too), or ``start_frame``, ``end_frame``, ``label``
+  (decoded-frame indices), in any order, other columns ignored; ``end`` is exclusive; times no
   segment covers get the background label.
 Both are turned into one label per sampled frame by ``labels_for_samples``.
 """
@@ -101,6 +103,34 @@ class Segment:
     label: str
 
 
+# Column names of a segments CSV, as annotation tools spell them (lower-cased, spaces as "_").
+SEGMENT_COLUMNS = {
+    "start": ("start", "begin", "start_time", "begin_time", "start_sec", "start_s"),
+    "end": ("end", "stop", "end_time", "stop_time", "end_sec", "end_s"),
+    "start_frame": ("start_frame", "begin_frame"),
+    "end_frame": ("end_frame", "stop_frame"),
+    "label": ("label", "action", "class", "activity", "phase"),
+}
+
+
+def _segment_columns(path: Path, header: list[str]) -> tuple[str, tuple[int, int, int]]:
+    """The unit ("seconds" or "frames") and the (start, end, label) column indices of a header."""
+    names = [h.strip().lower().replace(" ", "_") for h in header]
+
+    def column(kind: str) -> int | None:
+        found = [i for i, n in enumerate(names) if n in SEGMENT_COLUMNS[kind]]
+        return found[0] if found else None
+
+    label = column("label")
+    for unit, (a, b) in {"seconds": ("start", "end"), "frames": ("start_frame", "end_frame")}.items():
+        start, end = column(a), column(b)
+        if start is not None and end is not None and label is not None:
+            return unit, (start, end, label)
+    raise LayoutError(
+        f"{path}:1: header {header}; expected columns start,end,label (seconds) or start_frame,end_frame,label"
+    )
+
+
 def read_segments(path: str | Path) -> tuple[str, list[Segment]]:
     """Segments of a CSV label file; returns the unit ("seconds" or "frames") and the segments."""
     path = Path(path)
@@ -108,28 +138,25 @@ def read_segments(path: str | Path) -> tuple[str, list[Segment]]:
     rows = list(csv.reader(io.StringIO(text)))
     if not rows:
         raise LayoutError(f"{path}: empty; expected a header start,end,label")
-    header = [h.strip().lower() for h in rows[0]]
-    units = {("start", "end", "label"): "seconds", ("start_frame", "end_frame", "label"): "frames"}
-    unit = units.get(tuple(header))
-    if unit is None:
-        raise LayoutError(
-            f"{path}:1: header {rows[0]}; expected start,end,label (seconds) or start_frame,end_frame,label"
-        )
+    unit, (c_start, c_end, c_label) = _segment_columns(path, rows[0])
+    width = max(c_start, c_end, c_label) + 1
     segs = []
     for n, row in enumerate(rows[1:], 2):
         if not any(cell.strip() for cell in row):
             continue
-        if len(row) != 3:
-            raise LayoutError(f"{path}:{n}: expected 3 fields start,end,label, got {len(row)}")
+        if len(row) < width:
+            raise LayoutError(f"{path}:{n}: expected {len(rows[0])} fields as in the header, got {len(row)}")
         try:
-            start, end = float(row[0]), float(row[1])
+            start, end = float(row[c_start]), float(row[c_end])
         except ValueError:
-            raise LayoutError(f"{path}:{n}: start and end must be numbers, got {row[0]!r}, {row[1]!r}") from None
+            raise LayoutError(
+                f"{path}:{n}: start and end must be numbers, got {row[c_start]!r}, {row[c_end]!r}"
+            ) from None
         if not 0 <= start < end:
             raise LayoutError(f"{path}:{n}: need 0 <= start < end, got {start} and {end}")
         if unit == "frames" and not (start.is_integer() and end.is_integer()):
-            raise LayoutError(f"{path}:{n}: frame indices must be whole numbers, got {row[0]}, {row[1]}")
-        segs.append(Segment(start, end, row[2].strip()))
+            raise LayoutError(f"{path}:{n}: frame indices must be whole numbers, got {row[c_start]}, {row[c_end]}")
+        segs.append(Segment(start, end, row[c_label].strip()))
     segs.sort(key=lambda s: s.start)
     for a, b in zip(segs, segs[1:], strict=False):
         if b.start < a.end - 1e-9:
@@ -165,17 +192,59 @@ def labels_for_samples(
     return [per_frame[s] for s in sources]
 
 
+# The names a clip NAME's label file may have, in the order they are looked for: per-frame text
+# first (.txt, .labels.txt), then segment tables (.csv, .segments.csv), as annotation tools export.
+LABEL_FILES = (".txt", ".labels.txt", ".csv", ".segments.csv")
+
+
+def label_file_names(name: str = "NAME") -> str:
+    """The label file names looked for, for messages: 'NAME.txt, NAME.labels.txt, ... or ...'."""
+    names = [name + suffix for suffix in LABEL_FILES]
+    return ", ".join(names[:-1]) + " or " + names[-1]
+
+
 def find_label_file(video: str | Path, folder: Path | None = None) -> Path | None:
-    """NAME.txt or NAME.csv next to the clip, or in ``folder`` when given (a URL has no "next to":
-    only ``folder``, with NAME from ``decode.clip_name``)."""
+    """The clip's label file (``LABEL_FILES``) next to the clip, or in ``folder`` when given (a URL
+    has no "next to": only ``folder``, with NAME from ``decode.clip_name``)."""
     if folder is None and is_url(video):
         return None
-    for base in [folder] if folder is not None else [Path(video).parent]:
-        for suffix in (".txt", ".csv"):
-            candidate = base / (clip_name(video) + suffix)
-            if candidate.is_file():
-                return candidate
+    base = folder if folder is not None else Path(video).parent
+    for suffix in LABEL_FILES:
+        candidate = base / (clip_name(video) + suffix)
+        if candidate.is_file():
+            return candidate
     return None
+
+
+def listed(items: list, shown: int = 5) -> str:
+    """The first few items, for a one-line message: 'a, b, c and 4 more'."""
+    more = f" and {len(items) - shown} more" if len(items) > shown else ""
+    return ", ".join(str(x) for x in items[:shown]) + more
+
+
+def unlabelled_note(videos: list, folder: Path | None = None) -> str | None:
+    """One line naming the clips that have no label file (None when every clip has one)."""
+    missing = [v for v in videos if find_label_file(v, folder) is None]
+    if not missing:
+        return None
+    where = f"in {folder}" if folder is not None else "beside the clip (or give --labels DIR)"
+    return (
+        f"{len(missing)} of {len(videos)} clips have no label file ({listed(missing)}): looked for "
+        f"{label_file_names()} {where}; they get features but no groundTruth, so they cannot be trained or scored on"
+    )
+
+
+def read_features(path: Path, dim: int | None = None, like: str = "like the other videos") -> np.ndarray:
+    """A (D, T) features file, memory-mapped, checked to be a 2-d numeric array with ``dim`` rows."""
+    try:
+        feats = np.load(path, mmap_mode="r", allow_pickle=False)
+    except (ValueError, OSError) as e:
+        raise LayoutError(f"{path}: not a readable .npy array ({e})") from None
+    if feats.ndim != 2 or feats.dtype.kind not in "fiu":
+        raise LayoutError(f"{path}: has shape {feats.shape} ({feats.dtype}); expected a (D, T) float array")
+    if dim is not None and feats.shape[0] != dim:
+        raise LayoutError(f"{path}: has shape {feats.shape}, expected ({dim}, T): {dim} features per frame {like}")
+    return feats
 
 
 @dataclass
@@ -195,17 +264,13 @@ def read_video(
     feat_path, gt_path = root / "features" / f"{name}.npy", root / "groundTruth" / f"{name}.txt"
     if not feat_path.is_file():
         raise LayoutError(f"{feat_path}: no such features file (listed in a split bundle)")
-    try:
-        feats = np.load(feat_path, mmap_mode="r", allow_pickle=False)
-    except (ValueError, OSError) as e:
-        raise LayoutError(f"{feat_path}: not a readable .npy array ({e})") from None
-    labels = read_frame_labels(gt_path)
-    if feats.ndim != 2 or feats.dtype.kind not in "fiu":
-        raise LayoutError(f"{feat_path}: has shape {feats.shape} ({feats.dtype}); expected a (D, T) float array")
-    if dim is not None and feats.shape[0] != dim:
+    feats = read_features(feat_path, dim)
+    if not gt_path.is_file():
         raise LayoutError(
-            f"{feat_path}: has shape {feats.shape}, expected ({dim}, T): {dim} features per frame like the other videos"
+            f"{gt_path}: no such file: '{name}' has features but no labels; extract-features writes groundTruth/ "
+            f"only for clips with a label file ({label_file_names(name)}, beside the clip or in --labels DIR)"
         )
+    labels = read_frame_labels(gt_path)
     frames = feats.shape[1]
     if frames != len(labels):
         if abs(frames - len(labels)) > tolerance:

@@ -12,6 +12,7 @@ core's truncated BPTT (``train.tbptt``). Validation reports the segmentation met
 from __future__ import annotations
 
 import json
+import os
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -26,7 +27,7 @@ from seq2seq.losses import class_weighted_nll
 from seq2seq.nn.models import Dims, length_mask
 from seq2seq.records import write_json
 from seq2seq.task import Batch, Examples, LossOutput, State, Task, eval_batches, length_batches, split_time
-from seq2seq.video.layout import LayoutError, Video, read_bundle, read_mapping, read_video
+from seq2seq.video.layout import LayoutError, Video, label_file_names, read_bundle, read_mapping, read_video
 from seq2seq.video.metrics import Scores
 
 
@@ -85,11 +86,13 @@ class VideoTask(Task):
         self.scored: dict[str, list[Video]] = {}  # bundle -> videos, read when first scored
         self.items: list[tuple[int, int, int]] = []  # (video, start, end) training windows
         self.weights: Tensor | None = None
+        self.resolved_root: Path | None = None  # a restored task's data folder (see ``restore``)
+        self.root_note = ""  # where else a restored task looked for it, for the message
 
     # -- data --------------------------------------------------------------------------------
     @property
     def root(self) -> Path:
-        return Path(self.cfg.data.root)
+        return self.resolved_root or Path(self.cfg.data.root)
 
     @classmethod
     def check(cls, cfg: Config) -> None:
@@ -100,7 +103,14 @@ class VideoTask(Task):
         d = self.cfg.data
         if not self.root.is_dir():
             raise LayoutError(f"{self.root}: no such data folder (data.root); see docs/video.md for the layout")
-        self.labels = read_mapping(self.root / "mapping.txt")
+        mapping = self.root / "mapping.txt"
+        if not mapping.is_file() and (self.root / "features").is_dir():
+            raise LayoutError(
+                f"{mapping}: no such file: {self.root} has features but no labels; extract-features writes "
+                f"groundTruth/ and mapping.txt only for clips with a label file ({label_file_names()}, beside "
+                "the clip or in --labels DIR); see docs/video.md"
+            )
+        self.labels = read_mapping(mapping)
         index = {name: i for i, name in enumerate(self.labels)}
         self.read_extraction()
         dim = self.extraction["dim"] if self.extraction else None
@@ -227,6 +237,11 @@ class VideoTask(Task):
     def videos(self, split: str) -> list[Video]:
         """The videos of ``split``: ``valid`` (the recipe's validation bundle) or a bundle name."""
         if split not in self.scored:
+            if not self.root.is_dir():
+                raise LayoutError(
+                    f"{self.root}: no such data folder (the checkpoint's data.root {self.cfg.data.root!r}"
+                    f"{self.root_note}); give the layout folder with --data ROOT"
+                )
             d = self.cfg.data
             index = {name: i for i, name in enumerate(self.labels)}
             bundle = bundle_name(d.valid, d.split) if split == "valid" else split
@@ -279,7 +294,13 @@ class VideoTask(Task):
 
     # -- inference ---------------------------------------------------------------------------
     def state(self) -> dict[str, Any]:
+        root = self.root.resolve()
         return {
+            # Where the data was, so that a checkpoint evaluated from another folder finds it: the
+            # absolute path (right when the run folder moves alone) and the path from the run
+            # folder (right when both move together); config values stay as the user wrote them.
+            "root": str(root),
+            "root_from_run": os.path.relpath(root, Path(self.cfg.train.out_dir).resolve()),
             "labels": list(self.labels),
             "mean": self.mean,
             "std": self.std,
@@ -301,9 +322,31 @@ class VideoTask(Task):
 
     def restore(self, state: dict[str, Any], dims: Dims, where: str = "checkpoint") -> None:
         self.dims = dims
+        self.resolved_root, self.root_note = resolve_root(self.cfg.data.root, state, where)
         self.labels = list(state.get("labels", []))
         self.mean, self.std = state.get("mean"), state.get("std")
         self.extraction, self.backbone = state.get("extraction"), state.get("backbone")
+
+
+def resolve_root(given: str, state: dict[str, Any], checkpoint: str) -> tuple[Path, str]:
+    """The data folder of a restored checkpoint, whatever the current folder, and a note for a
+    message when it is not found. An absolute data.root is used as it is; a relative one was
+    relative to where training ran, so the folders recorded at training are tried instead: the
+    absolute one, then the one relative to the checkpoint's own folder. Checkpoints that
+    recorded neither keep data.root relative to the current folder."""
+    if Path(given).is_absolute():
+        return Path(given), ""
+    tried = []
+    if state.get("root"):
+        tried.append(Path(state["root"]))
+    if state.get("root_from_run") and Path(checkpoint).is_file():
+        tried.append(Path(checkpoint).resolve().parent / state["root_from_run"])
+    for candidate in tried:
+        if candidate.is_dir():
+            return candidate, ""
+    if not tried:
+        return Path(given), ""
+    return tried[0], "; looked in " + " and ".join(str(t) for t in tried)
 
 
 def smoothing_loss(logits: Tensor, mask: Tensor, tau: float) -> Tensor:
