@@ -85,7 +85,8 @@ def plan(device: torch.device, quick: bool, work: Path, data_dir: Path | None = 
         data = [
             f"data.train_src={sl.path('train', 'en')}", f"data.train_tgt={sl.path('train', 'de')}",
             f"data.valid_src={sl.path('valid', 'en')}", f"data.valid_tgt={sl.path('valid', 'de')}",
-            "data.test_src=", "data.test_tgt=", f"data.subword_models={sl.spm}", f"data.vocab_size={vocab}",
+            "data.test_src=", "data.test_tgt=", "data.fetch=none", f"data.subword_models={sl.spm}",
+            f"data.vocab_size={vocab}",
         ]  # fmt: skip
         cfg = load_config(RECIPE, [*data, *small, *run])
         what = f"Multi30k en-de, first {pairs} pairs"

@@ -402,7 +402,7 @@ def translation_setup(ctx: Context) -> Setup:
     }
     have = all(files.values())
     args = ctx.args
-    common = [f"train.device={ctx.device}", "train.progress=false"]
+    common = [f"train.device={ctx.device}", "train.progress=false", "data.fetch=none"]  # the files are given
     if not ctx.dry:
         if not have:
             raise Skip(f"no Multi30k at {m30k} ({{train,val,test_2016_flickr}}.{{en,de}}[.gz]); give --data DIR")

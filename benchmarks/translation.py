@@ -80,7 +80,8 @@ def bench_translation(device: torch.device, peak: float, quick: bool) -> list[di
             [
                 f"data.train_src={sl.path('train', 'en')}", f"data.train_tgt={sl.path('train', 'de')}",
                 f"data.valid_src={sl.path('valid', 'en')}", f"data.valid_tgt={sl.path('valid', 'de')}",
-                "data.test_src=", "data.test_tgt=", f"data.subword_models={sl.spm}", "data.valid_size=20",
+                "data.test_src=", "data.test_tgt=", "data.fetch=none", f"data.subword_models={sl.spm}",
+                "data.valid_size=20",
                 f"train.out_dir={work / 'run'}", f"train.device={device}", f"train.max_steps={steps}",
                 "train.log_every=1", "train.eval_every=1000000", "train.progress=false",
             ],
