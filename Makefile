@@ -8,6 +8,7 @@ PIP_FLAGS ?= -q --disable-pip-version-check
 OUT ?= runs
 
 .PHONY: setup test test-fast demo lint docs bench bench-peers clean video-demo translate-demo music-demo text-demo \
+        classify-demo \
         translate-multi30k music-jsb video-gtea
 
 setup: $(STAMP)
@@ -65,6 +66,9 @@ music-demo: $(STAMP)
 
 text-demo: $(STAMP)
 	$(BIN)/python -m seq2seq demo --only text --out $(OUT)/demo
+
+classify-demo: $(STAMP)
+	$(BIN)/python -m seq2seq demo --only classify --out $(OUT)/demo
 
 $(JSB_MAT):
 	$(BIN)/python datasets/prepare_polyphonic.py --dataset jsb --from "$(JSB_FROM)" --out $(dir $(JSB_MAT))
