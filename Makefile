@@ -8,7 +8,7 @@ PIP_FLAGS ?= -q --disable-pip-version-check
 OUT ?= runs
 
 .PHONY: setup test test-fast demo lint docs bench bench-peers clean video-demo translate-demo music-demo text-demo \
-        classify-demo \
+        classify-demo classify-gtea \
         translate-multi30k music-jsb video-gtea
 
 setup: $(STAMP)
@@ -138,6 +138,12 @@ video-gtea: $(STAMP) $(GTEA_DATA)/mapping.txt
 	done
 	$(BIN)/python -m seq2seq evaluate --data $(GTEA_DATA) --json $(OUT)/gtea/scores.json --folds \
 	  $$(for k in 1 2 3; do ls $(OUT)/gtea/split$$k/step-*.pt | tail -n 1; done)
+
+# The action of each ground-truth segment (classify task), the same 3 folds; against the SVM's
+# majority vote over each segment. Prints the table of docs/benchmarks.md ($(OUT)/gtea-classify/scores.json).
+classify-gtea: $(STAMP) $(GTEA_DATA)/mapping.txt
+	rm -rf $(OUT)/gtea-classify
+	$(BIN)/python -m benchmarks.classify_gtea --data $(GTEA_DATA) --out $(OUT)/gtea-classify
 
 # -- GPU: the CUDA paths checked and timed in one run (issue #29; docs/benchmarks.md, "GPU") ------
 # gpu-check runs benchmarks/gpu_check.py on this machine's GPU and replaces the bench:gpu block;

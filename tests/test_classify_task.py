@@ -224,3 +224,17 @@ def test_video_source_bad_layouts(tmp_path):
     _, cfg = video_recipe(tmp_path, "data.train=nothing")
     with pytest.raises(LayoutError, match="no such split bundle"):
         Trainer.from_config(cfg)
+
+
+def test_balanced_class_weights_are_inverse_class_shares(tmp_path):
+    from seq2seq.registry import make_task
+
+    rows = "label\ttext\n" + "a\tthe film was good\n" * 3 + "b\tthe film was bad\n"
+    (tmp_path / "t.tsv").write_text(rows, encoding="utf-8")
+    cfg = load_config("classify/demo", [*FAST, "data.source=files", f"data.train={tmp_path / 't.tsv'}",
+                                        f"data.valid={tmp_path / 't.tsv'}", "data.vocab_size=30",
+                                        "data.class_weights=balanced"])  # fmt: skip
+    task = make_task(cfg)
+    task.prepare()
+    assert task.labels == ["a", "b"]
+    assert task.weights.tolist() == pytest.approx([4 / 3 / 2, 4 / 1 / 2])  # n / count / classes

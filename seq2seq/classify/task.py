@@ -100,9 +100,8 @@ class ClassifyTask(Task):
             self.labels = sorted(set(labels))
             from seq2seq.translation.subwords import train
 
-            proto = (
-                restored["subwords"] if restored else train(texts, d.vocab_size, d.subword_type, d.train or "reviews")
-            )
+            where = d.train or "the generated reviews"
+            proto = restored["subwords"] if restored else train(texts, d.vocab_size, d.subword_type, where)
             self.use_subwords(proto, "the training data")
             self.train_examples = self.encode_examples(texts, labels, d.train)
             self.splits["valid"] = self.encode_examples(*valid, d.valid)
