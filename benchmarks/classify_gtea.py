@@ -7,6 +7,9 @@ its per-frame argmax over each segment, over all 11 classes (a segment voted "ba
 wrong) and over the 10 actions only (it is told the segment is an action, as the classifier is).
 
     python -m benchmarks.classify_gtea --data data/gtea --out runs/gtea-classify
+
+writes OUT/scores.json (every row of the table it prints) and OUT/confusion.png (the classifier's
+confusion matrix pooled over the folds).
 """
 
 from __future__ import annotations
@@ -80,6 +83,11 @@ def main(argv: list[str] | None = None) -> int:
         scores = f"{100 * r['accuracy']:.1f} | {100 * r['macro_f1']:.1f}"
         print(f"| {r['fold']} | {r['model']} | {r['segments']} | {scores} |")
     write_json(Path(args.out) / "scores.json", rows)
+    # each run folder's confusion.png is best.pt's, picked on the test split; this one is the reported model's
+    from seq2seq.classify.plots import plot_confusion
+
+    plot_confusion(pooled["classifier (ours)"][:-1, :-1], model.task.labels, Path(args.out) / "confusion.png",
+                   "last checkpoints, pooled over the folds")  # fmt: skip
     return 0
 
 

@@ -33,6 +33,8 @@ def text_lines(path: str) -> list[str]:
     """The non-blank lines of a text file; a file without any is an error naming it."""
     from seq2seq.translation.text import read_lines
 
+    if Path(path).is_dir():
+        raise ClassifyDataError(f"{path}: a folder; the model classifies the lines of text files, give those")
     if Path(path).suffix == ".npy":
         raise ClassifyDataError(f"{path}: a feature file, but the model classifies text; give text files")
     lines = [line.strip() for line in read_lines(path) if line.strip()]
