@@ -215,6 +215,12 @@ def test_video_segments_are_classified_and_the_cli_labels_feature_files(tmp_path
     assert main(["classify", str(clip), "-m", str(tmp_path / "run" / "best.pt")]) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and "clip.npy: has shape (3, 65)" in err[0] and "takes (5, T)" in err[0], err
+    # scoring the layout again with another mapping is refused rather than read with shifted classes
+    from seq2seq.api import load
+
+    (root / "mapping.txt").write_text("0 background\n1 grasp\n2 reach\n")
+    with pytest.raises(LayoutError, match="its labels \\(grasp, reach\\) are not the model's \\(reach, grasp\\)"):
+        load(tmp_path / "run" / "best.pt", "cpu").evaluate()
 
 
 def test_video_source_bad_layouts(tmp_path):

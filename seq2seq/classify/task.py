@@ -42,7 +42,7 @@ class ClassifyData(Section):
         "layout's action segments)",
     )  # fmt: skip
     train: str = key(
-        "", "`files`: the training file (.csv with a text,label header, or .tsv / .txt of label<TAB>text); "
+        "", "`files`: the training file (.csv with a text,label header, or .tsv / .txt of `label<TAB>text` lines); "
         "`video`: the split bundle (splits/NAME.bundle), `{split}` becomes data.split",
     )  # fmt: skip
     valid: str = key("", "`files`: the validation file; `video`: its split bundle")
@@ -142,7 +142,9 @@ class ClassifyTask(Task):
     def encode(self, texts: Sequence[str]) -> list[list[int]]:
         """SentencePiece ids of each text, cut to data.max_len (at least one piece each)."""
         ids = self.subwords.encode(list(texts), out_type=int)
-        return [(x or [3])[: self.cfg.data.max_len] for x in ids]  # 3: unknown, for a text of no pieces
+        from seq2seq.translation.subwords import UNK
+
+        return [(x or [UNK])[: self.cfg.data.max_len] for x in ids]  # a text of no pieces reads as unknown
 
     def encode_examples(self, texts: Sequence[str], labels: Sequence[str], where: str) -> list[Example]:
         """(ids, class) pairs; a label the training data never had is an error naming ``where``."""
@@ -154,7 +156,8 @@ class ClassifyTask(Task):
         return list(zip(self.encode(texts), [index[y] for y in labels], strict=True))
 
     def read_clips(self, bundle: str, dim: int | None) -> list[Clip]:
-        """The action segments of a split bundle's videos (labels of data.skip left out)."""
+        """The action segments of a split bundle's videos (labels of data.skip left out); the
+        classes are mapping.txt's labels but those, and must be the model's when it has some."""
         from seq2seq.video.layout import LayoutError, read_mapping
         from seq2seq.video.task import VideoData, bundle_name, load_split
 
@@ -166,7 +169,11 @@ class ClassifyTask(Task):
         missing = [s for s in d.skip if s not in mapping]
         if missing:
             raise ConfigError(f"data.skip: {', '.join(missing)} not in {root / 'mapping.txt'} ({', '.join(mapping)})")
-        self.labels = [name for name in mapping if name not in d.skip]
+        labels = [name for name in mapping if name not in d.skip]
+        if self.labels and labels != self.labels:
+            raise LayoutError(f"{root / 'mapping.txt'}: its labels ({', '.join(labels)}) are not the model's "
+                              f"({', '.join(self.labels)})")  # fmt: skip
+        self.labels = labels
         ours = {i: self.labels.index(name) for i, name in enumerate(mapping) if name not in d.skip}
         skip = {i for i, name in enumerate(mapping) if name in d.skip}
         videos = load_split(root, bundle_name(bundle, d.split), {n: i for i, n in enumerate(mapping)}, VideoData(), dim)
