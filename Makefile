@@ -8,6 +8,7 @@ PIP_FLAGS ?= -q --disable-pip-version-check
 OUT ?= runs
 
 .PHONY: setup test test-fast demo lint docs bench bench-peers clean video-demo translate-demo music-demo text-demo \
+        classify-demo classify-gtea \
         translate-multi30k music-jsb video-gtea video-cv
 
 setup: $(STAMP)
@@ -65,6 +66,9 @@ music-demo: $(STAMP)
 
 text-demo: $(STAMP)
 	$(BIN)/python -m seq2seq demo --only text --out $(OUT)/demo
+
+classify-demo: $(STAMP)
+	$(BIN)/python -m seq2seq demo --only classify --out $(OUT)/demo
 
 $(JSB_MAT):
 	$(BIN)/python datasets/prepare_polyphonic.py --dataset jsb --from "$(JSB_FROM)" --out $(dir $(JSB_MAT))
@@ -148,6 +152,12 @@ video-cv: $(STAMP)
 # GTEA's 3 folds (21 videos), one use of video-cv; scores in $(OUT)/gtea/scores.json.
 video-gtea: $(STAMP) $(GTEA_DATA)/mapping.txt
 	$(MAKE) --no-print-directory video-cv DATA=$(GTEA_DATA) FOLDS=3 RECIPE=recipes/video/gtea.toml RUN=$(OUT)/gtea
+
+# The action of each ground-truth segment (classify task), the same 3 folds; against the SVM's
+# majority vote over each segment. Prints the table of docs/benchmarks.md ($(OUT)/gtea-classify/scores.json).
+classify-gtea: $(STAMP) $(GTEA_DATA)/mapping.txt
+	rm -rf $(OUT)/gtea-classify
+	$(BIN)/python -m benchmarks.classify_gtea --data $(GTEA_DATA) --out $(OUT)/gtea-classify
 
 # -- GPU: the CUDA paths checked and timed in one run (issue #29; docs/benchmarks.md, "GPU") ------
 # gpu-check runs benchmarks/gpu_check.py on this machine's GPU and replaces the bench:gpu block;

@@ -24,6 +24,7 @@ _EXPORTS = {
     "VideoModel": "seq2seq.api",
     "MusicModel": "seq2seq.api",
     "TextModel": "seq2seq.api",
+    "ClassifierModel": "seq2seq.api",
     "Labels": "seq2seq.api",
     "PianoRoll": "seq2seq.api",
     "load_config": "seq2seq.registry",

@@ -7,6 +7,7 @@
     labels = seq2seq.load("video.pt").label("clip.mp4")      # per-frame labels, confidences, segments
     roll = seq2seq.load("chords.pt").generate(steps=64)      # a piano roll; roll.to_midi("out.mid")
     text = seq2seq.load("text.pt").generate(primer="The", steps=200)
+    label, p = seq2seq.load("classify.pt").classify("the film was not bad")
 
     seq2seq.train("toy/reverse", overrides={"train.epochs": 2}, out="runs/toy")
 
@@ -244,17 +245,56 @@ class TextModel(Model):
         return continue_text(self.model, self.task.vocab, primer, steps, s.temperature, s.top_k, s.top_p, seed)
 
 
+# -- classification -----------------------------------------------------------------------------
+class ClassifierModel(Model):
+    """A classify checkpoint: ``classify`` texts (a text model) or (time, dim) feature arrays (a
+    model of action segments), each into its likeliest label and that label's probability."""
+
+    def classify(
+        self, inputs: str | np.ndarray | Sequence[str] | Sequence[np.ndarray]
+    ) -> tuple[str, float] | list[tuple[str, float]]:
+        """One input (a string, or a (time, dim) array of raw features as in the layout's
+        features/NAME.npy transposed) -> (label, probability); a list of them -> a list."""
+        one = isinstance(inputs, (str, np.ndarray))
+        items = [inputs] if one else list(inputs)
+        probs = self.probabilities(items)
+        top = probs.argmax(-1)
+        out = [(self.task.labels[int(c)], float(probs[i, c])) for i, c in enumerate(top.tolist())]
+        return out[0] if one else out
+
+    def probabilities(self, items: Sequence[str] | Sequence[np.ndarray]) -> np.ndarray:
+        """(n, classes) probabilities of each input, classes in the order of ``task.labels``."""
+        task = self.task
+        if not items:
+            return np.zeros((0, len(task.labels)), dtype=np.float32)
+        if task.text:
+            bad = [i for i, x in enumerate(items) if not isinstance(x, str) or not x.strip()]
+            if bad:
+                raise UserError(f"input {bad[0] + 1}: the model classifies non-empty text, got {items[bad[0]]!r:.40}")
+            xs = task.encode(items)
+        else:
+            dim = task.dims.input_dim
+            for i, x in enumerate(items):
+                if not isinstance(x, np.ndarray) or x.ndim != 2 or x.shape[1] != dim or len(x) == 0:
+                    shape = getattr(x, "shape", type(x).__name__)
+                    raise UserError(f"input {i + 1}: features of shape {shape}; the model takes (time, {dim}) "
+                                    f"arrays, time >= 1")  # fmt: skip
+            xs = [np.asarray(x, dtype=np.float32) for x in items]
+        return task.probabilities(self.model, xs).numpy()
+
+
 HANDLES: dict[str, type[Model]] = {
     "translation": TranslationModel,
     "video": VideoModel,
     "music": MusicModel,
     "text": TextModel,
+    "classify": ClassifierModel,
 }
 
 
 def load(path: str | Path, device: str = "auto") -> Model:
     """The checkpoint at ``path`` as the handle of its task (``TranslationModel``, ``VideoModel``,
-    ``MusicModel``, ``TextModel``; a ``Model`` for others), on ``device`` ('auto': a GPU when
+    ``MusicModel``, ``TextModel``, ``ClassifierModel``; a ``Model`` for others), on ``device`` ('auto': a GPU when
     there is one)."""
     loaded = load_model(path, device)
     return HANDLES.get(loaded.cfg.task, Model)(loaded)
@@ -290,5 +330,5 @@ def train(
     return Trainer.from_config(cfg).fit()
 
 
-__all__ = ["Labels", "Model", "MusicModel", "PianoRoll", "TextModel", "TranslationModel", "VideoModel", "load",
-           "train"]  # fmt: skip
+__all__ = ["ClassifierModel", "Labels", "Model", "MusicModel", "PianoRoll", "TextModel", "TranslationModel",
+           "VideoModel", "load", "train"]  # fmt: skip

@@ -330,7 +330,9 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("demo", help="run the demos end to end on embedded data (offline, CPU)")
     p.add_argument("--out", default="runs/demo", help="where the demos write their runs and outputs")
     p.add_argument(
-        "--only", action="append", help="run only these demos (repeatable): video, translation, music, text, toy"
+        "--only",
+        action="append",
+        help="run only these demos (repeatable): video, translation, music, text, classify, toy",
     )
     add_device(p)
     p.set_defaults(func=cmd_demo)

@@ -104,7 +104,8 @@ class Section:
 
 
 # -- the shared sections ---------------------------------------------------------------------
-ModelKind = Literal["encoder_decoder", "tagger", "language_model"]
+ModelKind = Literal["encoder_decoder", "tagger", "language_model", "classifier"]
+Pooling = Literal["last", "mean", "attention"]
 Cell = Literal["rnn", "lstm", "gru"]
 AttentionKind = Literal["none", "dot", "general", "bahdanau"]
 Optimizer = Literal["adam", "adamw", "sgd"]
@@ -119,13 +120,17 @@ class ModelConfig(Section):
 
     section: ClassVar[str] = "model"
 
-    kind: ModelKind = key("encoder_decoder", "encoder_decoder / tagger / language_model")
+    kind: ModelKind = key("encoder_decoder", "encoder_decoder / tagger / language_model / classifier")
     cell: Cell = key("lstm", "rnn (tanh) / lstm / gru")
     embed_dim: int = key(256, "token embedding or feature projection size", min=1)
     hidden_size: int = key(256, "per direction", min=1)
     layers: int = key(2, "encoder (or tagger / language model) layers", min=1)
     decoder_layers: int = key(0, "encoder_decoder: decoder layers; 0: same as layers", min=0)
     bidirectional: bool = key(True, "encoder / tagger; false: a causal tagger (language models are always causal)")
+    pooling: Pooling = key(
+        "last", "classifier: how the steps become one vector: `last` (the last real step of the forward direction "
+        "and the first of the backward one), `mean` over the real steps, `attention` (learnt weights over them)",
+    )  # fmt: skip
     dropout: float = key(0.3, "between recurrent layers and before the output layer", min=0, lt=1)
     embed_dropout: float = key(0.0, "on embeddings / projected features", min=0, lt=1)
     word_dropout: float = key(

@@ -45,9 +45,10 @@ DEMOS = {
     "text": "seq2seq.text.demo:demo",
     "translation": "seq2seq.translation.demo:demo",
     "video": "seq2seq.video.demo:demo",
+    "classify": "seq2seq.classify.demo:demo",
 }
 # What `make demo` runs, in this order; the toy demo is the core's smallest example (--only toy).
-DEFAULT = ("video", "translation", "music", "text")
+DEFAULT = ("video", "translation", "music", "text", "classify")
 
 
 def run_demos(out: Path, only: list[str] | None, device: str) -> int:

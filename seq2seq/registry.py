@@ -25,6 +25,7 @@ TASKS: dict[str, str] = {
     "video": "seq2seq.video.task:VideoTask",
     "music": "seq2seq.music.task:MusicTask",
     "text": "seq2seq.text.task:TextTask",
+    "classify": "seq2seq.classify.task:ClassifyTask",
 }
 # Each task's command module: its sub-commands (``register``) and its ``evaluate`` handler.
 COMMANDS: dict[str, str] = {
@@ -32,6 +33,7 @@ COMMANDS: dict[str, str] = {
     "video": "seq2seq.video.cli",
     "music": "seq2seq.music.cli",
     "text": "seq2seq.text.cli",
+    "classify": "seq2seq.classify.cli",
 }
 
 

@@ -79,7 +79,7 @@ def test_config_module_imports_nothing_else_of_the_package():
         (RECIPE.replace("[train]", "[trian]"), "unknown key 'trian'; did you mean 'train'?"),
         (
             RECIPE.replace('"toy"', '"toys"'),
-            "unknown task 'toys'; known tasks: music, text, toy, translation, video; did you mean 'toy'?",
+            "unknown task 'toys'; known tasks: classify, music, text, toy, translation, video; did you mean 'toy'?",
         ),
         (RECIPE.replace("0.01", '"fast"'), "train.lr: expected a number, got 'fast'"),
         (RECIPE.replace("32", "32.5"), "model.hidden_size: expected an integer"),

@@ -254,6 +254,7 @@ TASKS = {
     ),
     "music": ("music/demo", ["data.corpus_pieces=12", "train.batch_size=4", "train.tbptt=16"]),
     "text": ("text/demo", ["data.corpus_sentences=60", "data.segment=120", "train.tbptt=40", "train.batch_size=4"]),
+    "classify": ("classify/demo", ["data.generated_train=200", "data.generated_valid=40", "model.dropout=0.0"]),
 }
 
 

@@ -18,6 +18,7 @@ EXPECTED = {
     "video": (set(), {"examples/timelines"}),
     "music": (set(), {"examples/sample_0", "examples/sample_1"}),
     "text": ({"examples/samples/text_summary"}, set()),
+    "classify": (set(), {"examples/confusion"}),
 }
 
 

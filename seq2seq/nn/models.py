@@ -6,6 +6,8 @@
   (unidirectional) for streaming with carried state.
 - ``LanguageModel``: next-step prediction (music, text); softmax over a vocabulary or
   independent sigmoids for multi-hot frames.
+- ``Classifier``: one class per sequence (a sentence's sentiment, a clip's action): the encoder,
+  a pooling over time (``seq2seq.nn.pooling``), a linear layer to the classes.
 """
 
 from __future__ import annotations
@@ -19,9 +21,10 @@ from torch import Tensor, nn
 from seq2seq.config import ConfigError, ModelConfig
 from seq2seq.nn.decoder import Decoder, DecoderState
 from seq2seq.nn.encoder import Encoder, InputLayer
+from seq2seq.nn.pooling import Pooling
 from seq2seq.nn.rnn import RecurrentStack, State
 
-KINDS = ("encoder_decoder", "tagger", "language_model")
+KINDS = ("encoder_decoder", "tagger", "language_model", "classifier")
 
 # The [model] keys each kind reads; a recipe that sets another one is refused at load.
 _COMMON = {"kind", "cell", "embed_dim", "hidden_size", "layers", "dropout", "embed_dropout", "word_dropout"}
@@ -30,6 +33,7 @@ READS: dict[str, frozenset[str]] = {
                                             "tie_embeddings", "share_embeddings"}),
     "tagger": frozenset(_COMMON | {"bidirectional"}),
     "language_model": frozenset(_COMMON | {"tie_embeddings"}),
+    "classifier": frozenset(_COMMON | {"bidirectional", "pooling"}),
 }  # fmt: skip
 
 
@@ -202,8 +206,35 @@ class LanguageModel(nn.Module):
         return logits[:, 0], state
 
 
+class Classifier(nn.Module):
+    """One class per sequence: input layer, (bi)directional stack, pooling over the real steps
+    (``model.pooling``), dropout, a linear layer to the classes."""
+
+    kind = "classifier"
+
+    def __init__(self, cfg: ModelConfig, dims: Dims, reference: bool = False) -> None:
+        super().__init__()
+        self.encoder = encoder(cfg, dims, reference)
+        self.pool = Pooling(cfg.pooling, self.encoder.output_size, self.encoder.rnn.directions)
+        self.dropout = nn.Dropout(cfg.dropout)
+        self.classifier = nn.Linear(self.encoder.output_size, dims.output_size)
+
+    def forward(self, x: Tensor, lengths: Tensor) -> Tensor:
+        """x: (batch, time) ids or (batch, time, input_dim) features; lengths: (batch,) >= 1 on the
+        CPU. Returns logits (batch, classes)."""
+        out, _ = self.encoder(x, lengths)
+        return self.classifier(self.dropout(self.pool(out, lengths)))
+
+    def attention(self, x: Tensor, lengths: Tensor) -> Tensor:
+        """Attention pooling's weights (batch, time) over each sequence's steps (0 at padding)."""
+        if self.pool.kind != "attention":
+            raise ValueError(f"a classifier with {self.pool.kind} pooling has no attention weights")
+        out, _ = self.encoder(x, lengths)
+        return self.pool.weights(out, lengths)
+
+
 def encoder(cfg: ModelConfig, dims: Dims, reference: bool = False) -> Encoder:
-    """The input layer and (bi)directional stack of an encoder-decoder or a tagger."""
+    """The input layer and (bi)directional stack of an encoder-decoder, a tagger or a classifier."""
     return Encoder(
         cell=cfg.cell,
         vocab=dims.input_vocab,
@@ -220,7 +251,7 @@ def encoder(cfg: ModelConfig, dims: Dims, reference: bool = False) -> Encoder:
     )
 
 
-MODELS: dict[str, type[nn.Module]] = {m.kind: m for m in (EncoderDecoder, Tagger, LanguageModel)}
+MODELS: dict[str, type[nn.Module]] = {m.kind: m for m in (EncoderDecoder, Tagger, LanguageModel, Classifier)}
 
 
 def build_model(cfg: ModelConfig, dims: Dims, reference: bool = False) -> nn.Module:

@@ -1,0 +1,1 @@
+"""Classification (many-to-one): one label per sentence or per action segment of a video."""
