@@ -59,6 +59,13 @@ def test_the_packaged_backbone_classifies_real_photographs():
         assert features(torch.zeros(2, 3, spec.size, spec.size)).shape == (2, pretrained.DIM)
 
 
+def test_fusing_for_inference_keeps_the_outputs():
+    x = torch.randn(2, 3, 96, 96)
+    with torch.no_grad():
+        plain, fused = pretrained.load(96, fused=False)(x), pretrained.load(96)(x)
+    assert torch.allclose(plain, fused, atol=1e-4 * float(plain.abs().max()))
+
+
 def test_preprocessing_follows_the_weights_and_is_recorded():
     spec = spec_for()
     assert (spec.backbone, spec.weights, spec.size, spec.resize) == ("efficientnet_lite0", "IMAGENET1K", 224, "crop")

