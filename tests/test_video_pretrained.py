@@ -171,7 +171,7 @@ def test_a_checkpoint_refers_to_the_packaged_backbone_and_info_shows_it(trained,
     assert main(["info", "-m", str(ckpt)]) == 0
     shown = capsys.readouterr().out
     expected = ["appear, background, change, leave, move", "efficientnet_lite0 (weights IMAGENET1K sha256 5793442"]
-    expected += ["5 fps", "centre 32 px", "referred to by name and SHA-256 579344248a93e230"]
+    expected += ["5 fps", "shorter side scaled to 37 px, centre 32 x 32", "referred to by name and SHA-256 5793"]
     for part in expected:
         assert part in shown, (part, shown)
     out = tmp_path / "labelled"

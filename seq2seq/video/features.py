@@ -79,7 +79,7 @@ class Extraction:
     def describe(self) -> str:
         """One line: backbone, weights, picture, sampling."""
         if self.resize == "crop":
-            picture = f"centre {self.size} px of the frame scaled to {round(self.size / self.crop)} px (shorter side)"
+            picture = f"shorter side scaled to {round(self.size / self.crop)} px, centre {self.size} x {self.size}"
         else:
             picture = f"the whole frame stretched to {self.size} x {self.size} px"
         weights = self.weights + (f" sha256 {self.weights_sha256[:12]}" if self.weights_sha256 else "")
