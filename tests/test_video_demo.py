@@ -17,10 +17,10 @@ def test_video_demo_reaches_its_figures_on_test_clips(tmp_path):
     valid = json.loads((run / "valid_scores.json").read_text())["overall"]
     test = json.loads((run / "test_scores.json").read_text())["overall"]
     assert valid["videos"] == 24 and test["videos"] == 24
-    # The checkpoint is chosen on the validation clips; the test clips chose nothing. Recorded runs
-    # (docs/benchmarks.md, 3 training seeds) reach the figure there, accuracy 95.3-96.2 and
-    # F1@50 98.5-100; the accuracy guard sits a little below, as one run's margin over 95 was 0.3 points.
-    assert valid["accuracy"] >= 94.0, valid
-    assert test["accuracy"] >= 94.5 and test["f1@50"] >= 90.0, test
+    # The checkpoint is chosen on the validation clips; the test clips chose nothing. The recorded
+    # run (docs/benchmarks.md) gave validation 99.3, test 99.9 / F1@50 99.5 on pretrained features;
+    # the guards leave room for run-to-run variation.
+    assert valid["accuracy"] >= 97.0, valid
+    assert test["accuracy"] >= 97.0 and test["f1@50"] >= 95.0, test
     for key in ("test clip labels", "test clip segments", "test clip timeline", "test scores", "best checkpoint"):
         assert Path(outputs[key]).is_file(), key

@@ -19,13 +19,24 @@ def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("extract-features", help="per-frame CNN features of clips, in the action-segmentation layout")
     p.add_argument("videos", nargs="+", help="clips or folders of clips")
     p.add_argument("-o", "--out", required=True, help="layout folder to write (features/, groundTruth/, ...)")
-    p.add_argument("--backbone", default="resnet18", help="any torchvision classification model (default resnet18)")
     p.add_argument(
-        "--weights", default="DEFAULT", help="torchvision weights name (DEFAULT, IMAGENET1K_V1, ...), a local "
-        "state-dict file, or none (random initialisation, seeded by --seed)"
+        "--backbone", default="efficientnet_lite0", help="efficientnet_lite0 (default: ImageNet-pretrained, "
+        "packaged, offline) or any torchvision classification model (resnet18, resnet50, ...)"
+    )  # fmt: skip
+    p.add_argument(
+        "--weights", default="DEFAULT", help="DEFAULT (the backbone's pretrained weights: packaged for "
+        "efficientnet_lite0, downloaded by torchvision otherwise), a torchvision weights name (IMAGENET1K_V1, ...), "
+        "a local state-dict file, or none (random initialisation, seeded by --seed)"
     )  # fmt: skip
     p.add_argument("--fps", type=float, default=15.0, help="sampled frames per second (by timestamp)")
-    p.add_argument("--size", type=int, default=224, help="frames are resized to SIZE x SIZE")
+    p.add_argument(
+        "--size", type=int, help="the backbone sees SIZE x SIZE pictures (default: what its weights were trained "
+        "at, 224; smaller is faster)"
+    )  # fmt: skip
+    p.add_argument(
+        "--crop", type=float, help="keep this fraction of the frame's shorter side, centred (default: as the weights "
+        "were evaluated, 0.875; 1: the whole shorter side)"
+    )  # fmt: skip
     p.add_argument("--batch-size", type=int, default=32, help="frames per backbone batch (bounds memory)")
     p.add_argument("--float16", action="store_true", help="store features as float16 (half the disk)")
     p.add_argument("--audio", action="store_true", help="append log-mel features of the sound track")
@@ -80,12 +91,12 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 def cmd_extract(args: argparse.Namespace) -> int:
     from seq2seq.runtime import resolve_device
-    from seq2seq.video.features import Extraction, Extractor, extract
+    from seq2seq.video.features import Extractor, extract, spec_for
     from seq2seq.video.label import expand_clips
     from seq2seq.video.layout import unlabelled_note
 
     writable_folder(args.out, "-o")
-    spec = Extraction(args.backbone, args.weights, args.size, args.fps, args.audio, args.n_mels, args.seed)
+    spec = spec_for(args.backbone, args.weights, args.size, args.fps, args.audio, args.n_mels, args.seed, args.crop)
     extractor = Extractor(spec, resolve_device(args.device), args.batch_size)
     labels = Path(args.labels) if args.labels else None
     if labels is not None and not labels.is_dir():

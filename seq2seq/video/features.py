@@ -1,25 +1,30 @@
-"""Per-frame CNN features: any torchvision classification backbone without its classifier.
+"""Per-frame CNN features: the packaged pretrained EfficientNet-Lite0 (offline, the default) or any
+torchvision classification backbone, without its classifier.
 
-``Extractor`` decodes a clip (``decode.frames``, sampled to ``fps`` by timestamp), resizes each
-frame to ``size`` x ``size`` and normalises it as ImageNet backbones expect, runs the backbone in
-batches (on the GPU when there is one) and optionally appends log-mel audio features. Only one
-batch of frames is held at a time.
+``Extractor`` decodes a clip (``decode.frames``, sampled to ``fps`` by timestamp) in a background
+thread, turns each frame into the square picture the backbone's weights expect (``Extraction``:
+resize then centre crop, or the whole frame stretched; the interpolation, mean and std of its
+training), runs the backbone in batches (on the GPU when there is one) and optionally appends
+log-mel audio features. At most a few batches of frames are held at a time.
 
 ``extract`` writes the layout of ``seq2seq.video.layout`` (features/NAME.npy as (D, T), and
 groundTruth/NAME.txt when the clip has a label file), skips clips already done, and records how
 the features were made in ``extraction.json`` (plus ``backbone.pt`` for a randomly initialised or
-local backbone) so a checkpoint trained on them can label new clips the same way.
+local backbone; pretrained weights are referred to by name and SHA-256) so a checkpoint trained on
+them labels new clips the same way, and refuses features made another way (``check_same``).
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
+import queue
 import re
 import sys
+import threading
 import time
-from collections.abc import Iterator
-from dataclasses import asdict, dataclass
+from collections.abc import Callable, Iterator
+from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 
 import numpy as np
@@ -27,6 +32,7 @@ import torch
 from torch import nn
 
 from seq2seq.errors import UserError
+from seq2seq.video import pretrained
 from seq2seq.video.decode import Frames, Sample, Source, clip_name, is_url, source_id, unique_names
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
@@ -37,23 +43,120 @@ class BackboneError(UserError, ValueError):
     """A backbone or weights that cannot be used; the message says what would work."""
 
 
+class ExtractionMismatch(UserError, ValueError):
+    """Features made with other extraction settings than a checkpoint was trained on."""
+
+
 @dataclass
 class Extraction:
-    """How features were made: stored in extraction.json and in checkpoints trained on them."""
+    """How features were made: stored in extraction.json and in checkpoints trained on them.
+
+    The defaults of the preprocessing fields are what records written before they existed meant
+    (the whole frame stretched, bilinear, ImageNet statistics); ``spec_for`` fills them in from
+    the backbone's weights."""
 
     backbone: str = "resnet18"
-    weights: str = "DEFAULT"  # torchvision weights name, a local .pt file, or "none" (random, seeded)
-    size: int = 224  # frames are resized to size x size
+    weights: str = "DEFAULT"  # weights name, a local .pt file, or "none" (random, seeded)
+    size: int = 224  # the backbone sees size x size pictures
     fps: float = 15.0  # sampled frames per second
     audio: bool = False
     n_mels: int = 64
     seed: int = 0  # initialisation seed of a random backbone
     dim: int = 0  # features per frame (backbone + audio), filled in by the extractor
+    resize: str = "stretch"  # "stretch": the whole frame to size x size; "crop": see ``crop``
+    crop: float = 1.0  # "crop": the shorter side scaled to size / crop, then the centre size x size
+    interpolation: str = "bilinear"  # or "bicubic": how frames are scaled
+    mean: tuple[float, float, float] = IMAGENET_MEAN  # RGB, on 0..1 pixels
+    std: tuple[float, float, float] = IMAGENET_STD
+    weights_sha256: str = ""  # of the pretrained or local weights file ("" for random weights)
 
     @classmethod
     def from_dict(cls, raw: dict) -> Extraction:
-        known = set(cls.__dataclass_fields__)
-        return cls(**{k: v for k, v in raw.items() if k in known})
+        known = {f.name for f in fields(cls)}
+        values = {k: tuple(v) if isinstance(v, list) else v for k, v in raw.items() if k in known}
+        return cls(**values)
+
+    def describe(self) -> str:
+        """One line: backbone, weights, picture, sampling."""
+        if self.resize == "crop":
+            picture = f"shorter side scaled to {round(self.size / self.crop)} px, centre {self.size} x {self.size}"
+        else:
+            picture = f"the whole frame stretched to {self.size} x {self.size} px"
+        weights = self.weights + (f" sha256 {self.weights_sha256[:12]}" if self.weights_sha256 else "")
+        audio = f" + {self.n_mels} log-mel audio" if self.audio else ""
+        return (f"{self.backbone} (weights {weights}), {picture}, {self.interpolation}, mean "
+                f"{'/'.join(f'{m:.3f}' for m in self.mean)} std {'/'.join(f'{s:.3f}' for s in self.std)}, "
+                f"{self.fps:g} fps, {self.dim} per frame{audio}")  # fmt: skip
+
+
+def is_named(weights: str) -> bool:
+    """Whether ``weights`` names published weights (not a file, not random)."""
+    return weights not in ("none", "") and not Path(weights).suffix
+
+
+def spec_for(
+    backbone: str = pretrained.NAME,
+    weights: str = "DEFAULT",
+    size: int | None = None,
+    fps: float = 15.0,
+    audio: bool = False,
+    n_mels: int = 64,
+    seed: int = 0,
+    crop: float | None = None,
+) -> Extraction:
+    """The extraction of ``backbone`` with ``weights``, preprocessed as those weights were trained:
+    the packaged EfficientNet-Lite0 as its TensorFlow release, torchvision weights as their own
+    ``transforms()`` (resize, centre crop, interpolation, mean, std); random or local weights see
+    the whole frame stretched, with ImageNet statistics. ``size`` None: the weights' own input
+    size; ``crop`` (0 < crop <= 1) overrides the fraction of the shorter side kept."""
+    spec = Extraction(backbone=backbone, weights=weights, fps=fps, audio=audio, n_mels=n_mels, seed=seed)
+    if backbone == pretrained.NAME and is_named(weights):
+        if weights not in (pretrained.WEIGHTS, "DEFAULT"):
+            raise BackboneError(f"'{weights}' is not a weights name of {backbone}; use {pretrained.WEIGHTS} "
+                                "(packaged, offline), a local weights file, or none")  # fmt: skip
+        spec.weights, spec.weights_sha256 = pretrained.WEIGHTS, pretrained.SHA256
+        spec.size, spec.resize, spec.crop = pretrained.SIZE, "crop", pretrained.CROP
+        spec.interpolation, spec.mean, spec.std = pretrained.INTERPOLATION, pretrained.MEAN, pretrained.STD
+    elif is_named(weights):
+        transform = _torchvision_weights(spec).transforms()
+        spec.size = int(transform.crop_size[0])
+        spec.resize, spec.crop = "crop", transform.crop_size[0] / transform.resize_size[0]
+        spec.interpolation = transform.interpolation.value  # "bilinear", "bicubic"
+        spec.mean, spec.std = tuple(transform.mean), tuple(transform.std)
+    elif weights not in ("none", ""):
+        path = Path(weights)
+        if not path.is_file():
+            raise BackboneError(f"{path}: no such weights file")
+        spec.weights_sha256 = pretrained.file_sha256(path)
+    if size is not None:
+        spec.size = size
+    if crop is not None:
+        if not 0 < crop <= 1:
+            raise BackboneError(f"--crop {crop:g}: give the fraction of the shorter side to keep, in (0, 1]")
+        spec.resize, spec.crop = "crop", crop
+    return spec
+
+
+def check_same(made: dict | None, expected: dict | None, where: str, needed_by: str) -> None:
+    """Refuse features whose extraction record ``made`` (from ``where``) differs from ``expected``
+    (a checkpoint's, ``needed_by``): features of another backbone, weights, picture size or rate
+    would be scored or labelled silently wrong. No record at ``expected``: nothing to check."""
+    if not expected:
+        return
+    want = asdict(Extraction.from_dict(expected))
+    if not made:
+        raise ExtractionMismatch(
+            f"{where}: no extraction record, but {needed_by} was trained on features made with "
+            f"{Extraction.from_dict(expected).describe()}; extract the clips with `seq2seq extract-features` "
+            "and those settings"
+        )
+    have = asdict(Extraction.from_dict(made))
+    diff = [f"{k} {have[k]} (wants {want[k]})" for k in want if have[k] != want[k]]
+    if diff:
+        raise ExtractionMismatch(
+            f"{where}: features made with {', '.join(diff)}: not the extraction {needed_by} was trained on; "
+            "extract the clips again with its settings (`seq2seq info` shows them)"
+        )
 
 
 def strip_classifier(model: nn.Module) -> nn.Module:
@@ -107,27 +210,46 @@ def fetch_weights(weights, spec: Extraction) -> Path:
     return cached
 
 
+def _torchvision_weights(spec: Extraction):
+    """The torchvision weights enum member ``spec.weights`` of ``spec.backbone``."""
+    builder_weights = _builder_weights(spec.backbone)
+    if spec.weights not in builder_weights.__members__:
+        choices = ", ".join(builder_weights.__members__)
+        raise BackboneError(
+            f"'{spec.weights}' is not a weights name of {spec.backbone}; use one of {choices}, "
+            "a local weights file, or none"
+        )
+    return builder_weights[spec.weights]
+
+
+def _builder_weights(backbone: str):
+    import torchvision
+
+    try:
+        return torchvision.models.get_model_weights(backbone)
+    except (ValueError, KeyError):
+        names = ", ".join(sorted(torchvision.models.list_models(module=torchvision.models))[:12])
+        raise BackboneError(
+            f"unknown backbone '{backbone}'; use {pretrained.NAME} (packaged, pretrained) or a torchvision "
+            f"classification model: {names}, ..."
+        ) from None
+
+
 def load_backbone(spec: Extraction, state: dict | None = None) -> nn.Module:
     """The backbone of ``spec`` without its classifier, in eval mode, on the CPU. ``state`` (a
     state dict, e.g. from a checkpoint) takes precedence over ``spec.weights``."""
     import torchvision
 
-    try:
-        builder_weights = torchvision.models.get_model_weights(spec.backbone)
-    except (ValueError, KeyError):
-        names = ", ".join(sorted(torchvision.models.list_models(module=torchvision.models))[:12])
-        raise BackboneError(
-            f"unknown backbone '{spec.backbone}'; torchvision classification models include {names}, ..."
-        ) from None
-    named = spec.weights not in ("none", "") and not Path(spec.weights).suffix and state is None
-    if named:
-        if spec.weights not in builder_weights.__members__:
-            choices = ", ".join(builder_weights.__members__)
-            raise BackboneError(
-                f"'{spec.weights}' is not a weights name of {spec.backbone}; use one of {choices}, "
-                "a local weights file, or none"
-            )
-        weights = builder_weights[spec.weights]
+    packaged = spec.backbone == pretrained.NAME
+    if not packaged:
+        _builder_weights(spec.backbone)  # an unknown name is refused before anything is loaded
+    if is_named(spec.weights) and state is None:
+        if packaged:
+            if spec.weights not in (pretrained.WEIGHTS, "DEFAULT"):
+                raise BackboneError(f"'{spec.weights}' is not a weights name of {spec.backbone}; use "
+                                    f"{pretrained.WEIGHTS}, a local weights file, or none")  # fmt: skip
+            return strip_classifier(pretrained.load(spec.size, spec.weights_sha256 or pretrained.SHA256)).eval()
+        weights = _torchvision_weights(spec)
         state = torch.load(fetch_weights(weights, spec), map_location="cpu", weights_only=True)
         kwargs = {"num_classes": len(weights.meta["categories"]), **BUILDER_ARGS.get(spec.backbone, {})}
         with torch.random.fork_rng(devices=[]):
@@ -136,7 +258,10 @@ def load_backbone(spec: Extraction, state: dict | None = None) -> nn.Module:
         return strip_classifier(model).eval()
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(spec.seed)
-        model = torchvision.models.get_model(spec.backbone, weights=None)
+        if packaged:
+            model = pretrained.build(spec.size)
+        else:
+            model = torchvision.models.get_model(spec.backbone, weights=None)
     expected = set(model.state_dict())  # with the classifier, whose weights a file may hold
     model = strip_classifier(model)
     if state is None and spec.weights not in ("none", ""):
@@ -172,14 +297,73 @@ def load_backbone(spec: Extraction, state: dict | None = None) -> nn.Module:
     return model.eval()
 
 
+def picture(frame, spec: Extraction) -> np.ndarray:
+    """(size, size, 3) uint8 RGB: the square picture the backbone sees of an ``av.VideoFrame``,
+    scaled as ``spec`` says (swscale, with its interpolation)."""
+    size, how = spec.size, spec.interpolation.upper()
+    if spec.resize == "stretch":
+        return frame.to_ndarray(width=size, height=size, format="rgb24", interpolation=how)
+    short = round(size / spec.crop)  # the shorter side, before the centre crop
+    scale = short / min(frame.width, frame.height)
+    width, height = max(size, round(frame.width * scale)), max(size, round(frame.height * scale))
+    image = frame.to_ndarray(width=width, height=height, format="rgb24", interpolation=how)
+    top, left = round((height - size) / 2), round((width - size) / 2)  # as torchvision's center_crop
+    return np.ascontiguousarray(image[top : top + size, left : left + size])
+
+
+def background(produce: Callable[[], Iterator], depth: int = 2) -> Iterator:
+    """The items of ``produce()``, made in a thread while the caller works on the previous ones, at
+    most ``depth`` ahead (bounded memory). An exception there is raised here, at its place in the
+    sequence; when the caller stops early (an error, Ctrl-C, ``close``) the thread stops too."""
+    items: queue.Queue = queue.Queue(maxsize=depth)
+    stop = threading.Event()
+    done = object()
+
+    def put(item) -> bool:
+        while not stop.is_set():
+            try:
+                items.put(item, timeout=0.1)
+                return True
+            except queue.Full:
+                continue
+        return False
+
+    def run() -> None:
+        source = produce()
+        try:
+            for item in source:
+                if not put((item, None)):
+                    return
+            put((done, None))
+        except BaseException as e:  # handed to the caller, who raises it
+            put((done, e))
+        finally:
+            close = getattr(source, "close", None)
+            if close is not None:
+                close()
+
+    thread = threading.Thread(target=run, name="decode", daemon=True)
+    thread.start()
+    try:
+        while True:
+            item, error = items.get()
+            if error is not None:
+                raise error
+            if item is done:
+                return
+            yield item
+    finally:
+        stop.set()
+
+
 class Extractor:
     """Features of clips, batch by batch: ``stream(path)`` yields (samples, features (B, D))."""
 
     def __init__(self, spec: Extraction, device: torch.device, batch_size: int = 32, state: dict | None = None):
         self.spec, self.device, self.batch_size = spec, device, batch_size
         self.model = load_backbone(spec, state).to(device)
-        self.mean = torch.tensor(IMAGENET_MEAN, device=device).view(1, 3, 1, 1)
-        self.std = torch.tensor(IMAGENET_STD, device=device).view(1, 3, 1, 1)
+        self.mean = torch.tensor(spec.mean, device=device).view(1, 3, 1, 1)
+        self.std = torch.tensor(spec.std, device=device).view(1, 3, 1, 1)
         with torch.inference_mode():
             probe = torch.zeros(1, 3, spec.size, spec.size, device=device)
             self.visual_dim = int(self.model(probe).flatten(1).shape[1])
@@ -187,45 +371,50 @@ class Extractor:
 
     @torch.inference_mode()
     def embed(self, images: np.ndarray) -> np.ndarray:
-        """(B, H, W, 3) uint8 RGB -> (B, visual_dim) float32."""
+        """(B, size, size, 3) uint8 RGB -> (B, visual_dim) float32."""
         x = torch.from_numpy(images).to(self.device).permute(0, 3, 1, 2).float().div_(255.0)
         x = (x - self.mean) / self.std
         return self.model(x).flatten(1).float().cpu().numpy()
 
+    def pictures(self, frames: Frames, keep_frames: bool = False) -> Iterator[tuple[list[Sample], np.ndarray]]:
+        """(samples, pictures (B, size, size, 3) uint8) in batches of ``batch_size``; the decoded
+        frames are dropped from the samples unless ``keep_frames``."""
+        batch: list[Sample] = []
+        images: list[np.ndarray] = []
+        for sample in frames:
+            images.append(picture(sample.frame, self.spec))
+            if not keep_frames:
+                sample.frame = None  # the decoded picture is not needed any more
+            batch.append(sample)
+            if len(batch) == self.batch_size:
+                yield batch, np.stack(images)
+                batch, images = [], []
+        if batch:
+            yield batch, np.stack(images)
+
     def stream(
         self, path: str | Path, frames: Frames | None = None, keep_frames: bool = False
     ) -> Iterator[tuple[list[Sample], np.ndarray]]:
-        """(samples, features (B, dim)) for consecutive batches of the clip's sampled frames; the
-        decoded pictures are dropped from the samples unless ``keep_frames``."""
+        """(samples, features (B, dim)) for consecutive batches of the clip's sampled frames,
+        decoded and scaled in a thread while the backbone embeds the previous batch; the decoded
+        pictures are dropped from the samples unless ``keep_frames``."""
         from seq2seq.video.audio import LogMel
 
         frames = frames or Frames(path, self.spec.fps)
         mel = None
-        batch: list[Sample] = []
+        batches = background(lambda: self.pictures(frames, keep_frames))
         try:
-            for sample in frames:
+            for samples, images in batches:
                 if self.spec.audio and mel is None:  # after the first frame: first_time is known
                     mel = LogMel(frames.path, self.spec.fps, self.spec.n_mels, frames.first_time, frames.timeout)
-                batch.append(sample)
-                if len(batch) == self.batch_size:
-                    yield batch, self._features(batch, mel, keep_frames)
-                    batch = []
-            if batch:
-                yield batch, self._features(batch, mel, keep_frames)
+                feats = self.embed(images)
+                if mel is not None:
+                    feats = np.concatenate([feats, mel([s.time for s in samples])], axis=1)
+                yield samples, feats
         finally:
+            batches.close()
             if mel is not None:
                 mel.close()
-
-    def _features(self, batch: list[Sample], mel, keep_frames: bool = False) -> np.ndarray:
-        size = self.spec.size
-        images = np.stack([s.frame.to_ndarray(width=size, height=size, format="rgb24") for s in batch])
-        if not keep_frames:
-            for s in batch:
-                s.frame = None  # the decoded picture is not needed any more
-        feats = self.embed(images)
-        if mel is not None:
-            feats = np.concatenate([feats, mel([s.time for s in batch])], axis=1)
-        return feats
 
     def clip(self, path: str | Path) -> tuple[np.ndarray, list[int], list[float], int]:
         """All features of a clip (T, dim), each sample's source frame and time, and the number of
@@ -240,8 +429,7 @@ class Extractor:
 
     def backbone_state(self) -> dict | None:
         """The backbone's weights when they cannot be fetched by name (random or local)."""
-        named = self.spec.weights not in ("none", "") and not Path(self.spec.weights).suffix
-        return None if named else {k: v.cpu() for k, v in self.model.state_dict().items()}
+        return None if is_named(self.spec.weights) else {k: v.cpu() for k, v in self.model.state_dict().items()}
 
 
 def source_record(video: Source) -> dict:

@@ -1,11 +1,20 @@
 """Labelled clips for the demo and tests, written as real encoded video with PyAV.
 
 Each clip shows one object on a background: it appears (grows in place), then alternates between
-moving (sliding and bouncing, with a motion trail) and changing (striped, its colours flickering in
-place), then leaves (fades while sliding out of the frame); the scene may be empty before and
-after. Each phase is a label. Lengths, speeds,
-sizes, shapes, colours, backgrounds, frame rates and noise vary from clip to clip, all drawn from
-the clip's seed, so a seed always gives the same clip.
+moving and changing in place, then leaves through the border; the scene may be empty before and
+after. Each phase is a label. Lengths, speeds, sizes, shapes, colours, backgrounds, frame rates and
+noise vary from clip to clip, all drawn from the clip's seed, so a seed always gives the same clip.
+
+Two families of scenes tell the same story with a different look, to check that a labeller
+trained on one generalises to the other:
+
+- ``flat`` (the default): a solid circle, square or diamond on a muted flat background with a
+  gradient; it moves in straight lines, bouncing, with a motion trail; it changes by turning
+  striped, its colours flickering; it fades while sliding out.
+- ``textured``: a ring, cross or triangle on a bright textured background (checkerboard, wood
+  grain or soft blobs), filmed by a shaky camera (jitter, brightness flicker, blur, grain); it
+  moves along curved paths without a trail; it changes by spinning with a dotted pattern whose
+  hue drifts and a pulsing size; it shrinks while sliding out.
 
 Next to ``NAME.mp4`` it writes the ground truth twice, as the two label formats the recipe reads:
 ``NAME.txt`` (one label per frame) and ``NAME.csv`` (segments ``start,end,label`` in seconds).
@@ -26,6 +35,7 @@ import numpy as np
 from seq2seq.checkpoint import atomic_write
 
 LABELS = ("background", "appear", "move", "change", "leave")
+FAMILIES = ("flat", "textured")
 
 
 @dataclass
@@ -154,6 +164,101 @@ def clip_style(rng: random.Random, size: int) -> ClipStyle:
     )
 
 
+def _texture(rng: random.Random, size: int) -> np.ndarray:
+    """(size, size, 3) float RGB: a bright checkerboard, wood grain or soft blobs."""
+    y, x = np.mgrid[0:size, 0:size].astype(np.float32)
+    hue = rng.random()
+    a, b = _rgb(hue, rng.uniform(0.2, 0.5), rng.uniform(0.55, 0.8)), _rgb(hue + rng.uniform(0.05, 0.2), 0.4, 0.9)
+    kind = rng.choice(("checker", "wood", "blobs"))
+    if kind == "checker":
+        cell = rng.uniform(0.06, 0.14) * size
+        t = ((x // cell + y // cell) % 2)[..., None]
+    elif kind == "wood":
+        angle = rng.uniform(0, math.pi)
+        u = x * math.cos(angle) + y * math.sin(angle)
+        t = (0.5 + 0.5 * np.sin(u * 2 * math.pi / (rng.uniform(0.08, 0.2) * size) + 3 * np.sin(y / size * 5)))[
+            ..., None
+        ]
+    else:
+        t = np.zeros((size, size), np.float32)
+        for _ in range(6):
+            cx, cy, w = rng.uniform(0, size), rng.uniform(0, size), rng.uniform(0.1, 0.3) * size
+            t += np.exp(-((x - cx) ** 2 + (y - cy) ** 2) / (2 * w * w))
+        t = (t / t.max())[..., None]
+    return a[None, None, :] * (1 - t) + b[None, None, :] * t
+
+
+def _outline_mask(shape: str, size: int, cx: float, cy: float, r: float, angle: float) -> np.ndarray:
+    """(size, size) float coverage of a ring, cross or triangle centred at (cx, cy), turned by ``angle``."""
+    y, x = np.mgrid[0:size, 0:size].astype(np.float32) + 0.5
+    dx, dy = x - cx, y - cy
+    c, s = math.cos(angle), math.sin(angle)
+    dx, dy = c * dx + s * dy, -s * dx + c * dy
+    if shape == "ring":
+        d = np.abs(np.sqrt(dx * dx + dy * dy) - 0.75 * r) - 0.25 * r
+    elif shape == "cross":
+        arm = 0.3 * r
+        d = np.minimum(np.maximum(np.abs(dx) - r, np.abs(dy) - arm), np.maximum(np.abs(dx) - arm, np.abs(dy) - r))
+    else:  # an equilateral triangle pointing up
+        d = np.maximum(np.abs(dx) * 0.866 + dy * 0.5, -dy) - 0.5 * r
+    return np.clip(0.5 - d, 0.0, 1.0)
+
+
+def render_textured(
+    rng: random.Random, size: int, plan: list[tuple[str, int]], noise_seed: int
+) -> Iterator[np.ndarray]:
+    """Frames (size, size, 3) uint8 RGB of the plan in the ``textured`` family (module docstring)."""
+    noise_rng = np.random.default_rng(noise_seed)
+    base = _texture(rng, size)
+    shape = rng.choice(("ring", "cross", "triangle"))
+    r = rng.uniform(0.16, 0.24) * size
+    hue = rng.random()
+    grain, blur = rng.uniform(4.0, 12.0), rng.random() < 0.5
+    x, y = rng.uniform(r + 2, size - r - 2), rng.uniform(r + 2, size - r - 2)
+    speed, heading = rng.uniform(1.5, 3.0) * size / 96, rng.uniform(0, 2 * math.pi)
+    turn = rng.choice((-1, 1)) * rng.uniform(0.06, 0.15)  # radians per frame: curved paths
+    spin, angle = rng.choice((-1, 1)) * rng.uniform(0.15, 0.3), rng.uniform(0, math.pi)
+    shake = np.zeros(2)
+    yy, xx = np.mgrid[0:size, 0:size]
+    for label, n in plan:
+        if label == "leave":
+            exits = [(-1, 0, x), (1, 0, size - x), (0, -1, y), (0, 1, size - y)]
+            ex, ey, dist = min(exits, key=lambda e: e[2])
+            step = (dist + 0.6 * r) / n
+        for i in range(n):
+            img = base.copy()
+            colour, radius, alpha, pattern = _rgb(hue, 0.9, 0.85), r, 1.0, None
+            if label == "appear":
+                radius = r * (0.2 + 0.8 * (i + 1) / n)
+            elif label == "move":
+                heading += turn
+                x, y = x + speed * math.cos(heading), y + speed * math.sin(heading)
+                if not r <= x <= size - r:
+                    heading, x = math.pi - heading, min(max(x, r), size - r)
+                if not r <= y <= size - r:
+                    heading, y = -heading, min(max(y, r), size - r)
+            elif label == "change":
+                hue += 0.06
+                angle += spin
+                radius = r * (1 + 0.15 * math.sin(i * 0.9))
+                dots = ((xx // 4 + yy // 4) % 2 == 0)[..., None]
+                pattern = np.where(dots, _rgb(hue, 0.9, 0.85)[None, None, :], _rgb(hue + 0.5, 0.6, 0.35)[None, None, :])
+            elif label == "leave":
+                x, y = x + ex * step, y + ey * step
+                radius = r * (1 - 0.5 * (i + 1) / n)
+            if label != "background":
+                m = _outline_mask(shape, size, x, y, radius, angle)[..., None] * alpha
+                paint = pattern if pattern is not None else colour[None, None, :]
+                img = img * (1 - m) + paint * m
+            shake = 0.7 * shake + noise_rng.normal(0.0, 1.2, 2)  # a hand-held camera
+            img = np.roll(img, (int(round(shake[0])), int(round(shake[1]))), axis=(0, 1))
+            img = img * (1 + noise_rng.normal(0.0, 0.05))  # exposure flicker
+            if blur:
+                img = (img + np.roll(img, 1, 0) + np.roll(img, 1, 1) + np.roll(img, (1, 1), (0, 1))) / 4
+            img += noise_rng.normal(0.0, grain, img.shape)
+            yield np.clip(img, 0, 255).astype(np.uint8)
+
+
 @dataclass
 class Clip:
     """What ``write_clip`` wrote: the video, its label files and the truth they hold."""
@@ -167,17 +272,26 @@ class Clip:
 
 
 def write_clip(
-    path: str | Path, seed: int, size: int = 96, fps: float | None = None, vfr: bool = False, codec: str = "libx264"
+    path: str | Path,
+    seed: int,
+    size: int = 96,
+    fps: float | None = None,
+    vfr: bool = False,
+    codec: str = "libx264",
+    family: str = "flat",
 ) -> Clip:
     """Encode one labelled clip to ``path`` (container from the suffix: .mp4, .mkv, .webm, .avi)
     and write its ``.txt`` and ``.csv`` label files beside it. ``fps`` None draws a rate from
-    10-25; ``vfr`` gives frames irregular durations (variable frame rate)."""
+    10-25; ``vfr`` gives frames irregular durations (variable frame rate); ``family``: the look of
+    the scene, ``flat`` or ``textured`` (module docstring)."""
     import av
 
+    if family not in FAMILIES:
+        raise ValueError(f"unknown family of scenes '{family}'; use one of {', '.join(FAMILIES)}")
     path = Path(path)
     rng = random.Random(seed)
     fps = fps or rng.choice((10, 12, 15, 20, 25))
-    style = clip_style(rng, size)
+    style = clip_style(rng, size) if family == "flat" else None
     plan = phase_plan(rng, fps)
     labels = [label for label, n in plan for _ in range(n)]
     # Timestamps in milliseconds; with vfr each frame lasts 0.5 to 1.5 nominal frames.
@@ -207,7 +321,8 @@ def write_clip(
                 stream.options = {"crf": "18", "preset": "veryfast", "threads": "1"}
                 if fmt == "avi":
                     stream.options = {**stream.options, "bf": "0"}
-            for k, (img, ms) in enumerate(zip(render(rng, style, plan, seed), times_ms, strict=True)):
+            pictures = render(rng, style, plan, seed) if style is not None else render_textured(rng, size, plan, seed)
+            for k, (img, ms) in enumerate(zip(pictures, times_ms, strict=True)):
                 frame = av.VideoFrame.from_ndarray(img, format="rgb24")
                 frame.pts, frame.time_base = (k if fmt == "avi" else ms), tick
                 for packet in stream.encode(frame):

@@ -245,8 +245,21 @@ class VideoTask(Task):
             d = self.cfg.data
             index = {name: i for i, name in enumerate(self.labels)}
             bundle = bundle_name(d.valid, d.split) if split == "valid" else split
+            self.check_features()
             self.scored[split] = load_split(self.root, bundle, index, d, self.dims.input_dim)
         return self.scored[split]
+
+    def check_features(self) -> None:
+        """Refuse a data root whose features were made otherwise than those the model was trained
+        on (another backbone, weights, picture size or rate would score silently wrong)."""
+        from seq2seq.video.features import check_same
+
+        path = self.root / "extraction.json"
+        try:
+            made = json.loads(path.read_text(encoding="utf-8")) if path.is_file() else None
+        except (json.JSONDecodeError, UnicodeDecodeError) as e:
+            raise LayoutError(f"{path}: not readable JSON ({e}); extract the features again") from None
+        check_same(made, self.extraction, str(path), "the model")
 
     def valid_batches(self, split: str = "valid") -> Iterator[Batch]:
         videos = self.videos(split)
@@ -312,10 +325,20 @@ class VideoTask(Task):
         out = {"labels": ", ".join(self.labels), "trained on": f"{self.cfg.data.root} ({self.cfg.data.train})"}
         e = self.extraction
         if e:
-            audio = f" + {e.get('n_mels')} log-mel audio" if e.get("audio") else ""
-            out["features"] = (f"{e.get('backbone')} (weights {e.get('weights')}), {e.get('size')} px frames at "
-                               f"{e.get('fps')} fps, {e.get('dim')} per frame{audio}")  # fmt: skip
-            out["labels raw clips"] = "yes (the backbone is in the checkpoint)" if self.backbone else "yes"
+            from seq2seq.video.features import Extraction
+
+            spec = Extraction.from_dict(e)
+            out["features"] = spec.describe()
+            if self.backbone:
+                size = sum(v.numel() * v.element_size() for v in self.backbone.values()) / 1e6
+                out["backbone"] = f"its weights are in the file ({size:.1f} MB: random or from a local file)"
+            elif spec.weights_sha256:
+                out["backbone"] = (
+                    f"weights referred to by name and SHA-256 {spec.weights_sha256[:16]}... (not in the file)"
+                )
+            else:
+                out["backbone"] = f"weights referred to by name ({spec.weights}; not in the file)"
+            out["labels raw clips"] = "yes"
         else:
             out["features"] = f"{self.dims.input_dim} precomputed per frame; cannot label raw clips"
         return out
