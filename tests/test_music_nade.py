@@ -150,6 +150,7 @@ def test_generate_writes_midi_and_png_from_a_joint_checkpoint(tmp_path, capsys):
     ckpt = tmp_path / "run" / "best.pt"
     loaded = load_model(ckpt, "cpu", task="music")
     assert loaded.model.joint and loaded.cfg.model.frame_output == "nade"
+    assert loaded.task.describe()["frame output"] == "nade, 12 hidden units (the keys of a frame jointly)"
     primer = loaded.task.primer_roll()
     a = continue_roll(loaded.model, primer, 12, temperature=1.0, seed=5)
     assert a.shape == (12, 88) and set(np.unique(a)) <= {0, 1}
@@ -223,3 +224,18 @@ def test_the_chords_demo_with_a_joint_output(tmp_path):
     shares = [rule_share(continue_roll(model, render(*h, bars=12)[:16], 32, temperature=1.0, seed=0))
               for h in HYPOTHESES[::7]]  # fmt: skip
     assert np.mean(shares) >= DEMO_RULES
+
+
+def test_the_chord_rules_and_the_joint_bound():
+    """rule_share: 1 for the corpus's own pieces, a frame with a note added or a silent frame
+    not allowed; joint_bound: the best any model can do is above 0 (the first frames leave the key
+    and the melody open) and below the best of independent outputs."""
+    from seq2seq.music.corpus import chord_splits, joint_bound, rule_share
+
+    rolls, independent = chord_splits(100, 11)["valid"]
+    assert all(rule_share(r) == 1.0 for r in rolls)
+    wrong = rolls[0][:4].copy()
+    wrong[0, 0] = 1  # an A0 added to the first chord
+    wrong[1] = 0
+    assert rule_share(wrong) == 0.5
+    assert 0 < joint_bound(100, 11) < independent

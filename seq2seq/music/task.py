@@ -212,7 +212,10 @@ class MusicTask(NextStepTask):
         return {"grid": self.cfg.data.grid, "primer": self.primer, "problems": self.problems}
 
     def describe(self) -> dict[str, str]:
+        m = self.cfg.model
+        joint = f"nade, {m.nade_hidden} hidden units (the keys of a frame jointly)"
         return {
+            "frame output": joint if m.frame_output == "nade" else "sigmoid (each key independently)",
             "piano roll": f"88 keys, {self.cfg.data.grid} grid (MIDI is read and written on it)",
             "trained on": self.cfg.data.path or "the embedded chord corpus",
             "default primer": f"{len(self.primer)} frames",
