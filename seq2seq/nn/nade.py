@@ -42,7 +42,8 @@ class Nade(nn.Module):
 
     def forward(self, context: Tensor, frames: Tensor) -> Tensor:
         """Conditional logits of each key given the keys below it in the same frame (teacher
-        forcing). context: (..., context); frames: (..., keys) 0/1 -> logits (..., keys)."""
+        forcing). context: (..., context); frames: (..., keys) 0/1 (a key sounds above 1/2) ->
+        logits (..., keys)."""
         b, c = self.biases(context)
         shape = b.shape
         b, c = b.reshape(-1, self.keys), c.reshape(-1, self.hidden)
@@ -50,8 +51,8 @@ class Nade(nn.Module):
         # a_k = c + sum_{j<k, v_j = 1} W_j changes only after a key that sounds, so a frame with m
         # keys on has m + 1 distinct hidden layers: sum the W rows of its sounding keys (in pitch
         # order, padded to the batch's most), cumulatively, instead of a (keys, hidden) layer per key.
-        # The same exact sums as the running sum over all keys, at a tenth of the memory traffic.
-        counts = on.sum(-1)
+        # The same sums as the running sum over all keys, 11x faster on a CPU (docs/music.md).
+        counts = on.sum(-1)  # the batch's most sounding keys is read on the host, once per batch
         most = int(counts.max()) if counts.numel() else 0
         index = torch.arange(self.keys, device=on.device)
         sounding = torch.where(on, index, index + self.keys).argsort(-1)[:, :most]  # (n, most) key ids
