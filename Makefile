@@ -9,7 +9,7 @@ OUT ?= runs
 
 .PHONY: setup test test-fast demo lint docs bench bench-peers clean video-demo translate-demo music-demo text-demo \
         classify-demo classify-gtea \
-        translate-multi30k music-jsb video-gtea video-cv
+        translate-multi30k music-jsb music-nade video-gtea video-cv
 
 setup: $(STAMP)
 
@@ -82,6 +82,25 @@ music-jsb: $(STAMP) $(JSB_MAT)
 	  $(BIN)/python -m seq2seq train recipes/music/jsb.toml --out $$run --set data.path=$(JSB_MAT) $$resume; \
 	fi; \
 	echo "JSB Chorales, $$run/final.pt:"; \
+	$(BIN)/python -m seq2seq evaluate -m $$run/final.pt
+
+# The joint-output recipe (recipes/music/nade.toml) on one of the four benchmarks, unchanged:
+#   make music-nade                      # JSB Chorales (from ../shared/data when it is there)
+#   make music-nade POLY=musedata POLY_FROM=path/or/url/MuseData.pickle   (nottingham, piano-midi)
+POLY ?= jsb
+POLY_NAME = $(word 2,$(subst :, ,$(filter $(POLY):%,jsb:JSB_Chorales nottingham:Nottingham musedata:MuseData \
+            piano-midi:Piano_midi)))
+POLY_FROM ?= $(if $(filter jsb,$(POLY)),$(JSB_FROM))
+music-nade: $(STAMP)
+	@test -n "$(POLY_NAME)" || { echo "POLY=$(POLY): use jsb, nottingham, musedata or piano-midi"; exit 2; }
+	@mat=data/polyphonic/$(POLY_NAME).mat; run=$(OUT)/music-nade-$(POLY); set -e; \
+	test -f $$mat || $(BIN)/python datasets/prepare_polyphonic.py --dataset $(POLY) \
+	  $(if $(POLY_FROM),--from "$(POLY_FROM)") --out data/polyphonic; \
+	if [ ! -f $$run/summary.json ]; then \
+	  resume=$$(ls $$run/step-*.pt >/dev/null 2>&1 && echo --resume || true); \
+	  $(BIN)/python -m seq2seq train recipes/music/nade.toml --out $$run --set data.path=$$mat $$resume; \
+	fi; \
+	echo "$(POLY_NAME), $$run/final.pt:"; \
 	$(BIN)/python -m seq2seq evaluate -m $$run/final.pt
 
 # -- translation: SentencePiece + attentional encoder-decoder + beam search (docs/translation.md) ---

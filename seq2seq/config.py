@@ -111,6 +111,7 @@ AttentionKind = Literal["none", "dot", "general", "bahdanau"]
 Optimizer = Literal["adam", "adamw", "sgd"]
 Scheduler = Literal["constant", "plateau", "linear", "cosine", "inverse_sqrt", "exponential"]
 Amp = Literal["auto", "bf16", "off"]
+FrameOutput = Literal["sigmoid", "nade"]
 
 
 @dataclass(frozen=True)
@@ -144,6 +145,12 @@ class ModelConfig(Section):
     input_feeding: bool = key(True, "encoder_decoder: feed the attentional vector into the next decoder step")
     bridge: bool = key(True, "encoder_decoder: initialise the decoder from the encoder's final state")
     tie_embeddings: bool = key(False, "the output layer shares the (target) input embedding")
+    frame_output: FrameOutput = key(
+        "sigmoid",
+        "language models of multi-hot frames (music): sigmoid (each key independent given the past) / nade (the keys "
+        "of a frame jointly, key by key in pitch order: RNN-NADE, docs/music.md)",
+    )
+    nade_hidden: int = key(150, "frame_output = nade: hidden units of the NADE", min=1)
     share_embeddings: bool = key(False, "encoder_decoder: encoder and decoder share one embedding (joint vocabulary)")
 
 

@@ -9,7 +9,8 @@ three keys), the first chord change settles it, and from then on the rules fix e
 model that learned them continues a primer exactly. As every piece is one of 96 equally likely
 renderings, the best NLL that independent key outputs can reach is known exactly
 (``chord_corpus`` returns it): at each frame, the summed binary entropies of the keys under the
-renderings that agree with the frames so far."""
+renderings that agree with the frames so far; so is the best any model can reach, modelling a
+frame jointly (``joint_bound``), and whether a generated frame obeys the rules (``rule_share``)."""
 
 from __future__ import annotations
 
@@ -70,18 +71,58 @@ def _best_per_frame() -> np.ndarray:
     return best
 
 
+@functools.lru_cache(maxsize=1)
+def _best_joint_per_frame() -> np.ndarray:
+    """(hypotheses, MAX_BARS * 4) the NLL of each frame of each rendering for a model that knows
+    the rules and models a frame jointly: minus the log of the share of the renderings agreeing
+    with the frames before it that also agree with this one."""
+    rolls = np.stack([render(*h, MAX_BARS) for h in HYPOTHESES]).astype(bool)
+    best = np.zeros(rolls.shape[:2])
+    for h in range(len(rolls)):
+        agree = np.cumprod((rolls == rolls[h]).all(axis=2), axis=1).sum(axis=0)  # (T,) renderings agreeing so far
+        best[h, 1:] = np.log(agree[:-1] / agree[1:])
+    return best
+
+
+def _drawn(pieces: int, seed: int, min_bars: int, max_bars: int) -> list[tuple[int, int]]:
+    """(hypothesis, bars) of each piece of a split."""
+    rng = random.Random(seed)
+    return [(rng.randrange(len(HYPOTHESES)), rng.randint(min_bars, max_bars)) for _ in range(pieces)]
+
+
 def chord_corpus(pieces: int, seed: int, min_bars: int = 8, max_bars: int = MAX_BARS) -> tuple[list[np.ndarray], float]:
     """``pieces`` rolls and the best NLL per predicted frame (all but each piece's first) that a
     model with independent key outputs can expect on them, in nats."""
-    rng = random.Random(seed)
+    drawn = _drawn(pieces, seed, min_bars, max_bars)
     best = _best_per_frame()
-    rolls, total = [], 0.0
-    for _ in range(pieces):
-        h = rng.randrange(len(HYPOTHESES))
-        bars = rng.randint(min_bars, max_bars)
-        rolls.append(render(*HYPOTHESES[h], bars))
-        total += float(best[h, 1 : bars * BAR].sum())
+    rolls = [render(*HYPOTHESES[h], bars) for h, bars in drawn]
+    total = sum(float(best[h, 1 : bars * BAR].sum()) for h, bars in drawn)
     return rolls, total / sum(len(r) - 1 for r in rolls)
+
+
+def joint_bound(pieces: int, seed: int, split: str = "valid") -> float:
+    """The best NLL per predicted frame that any model (a joint frame output) can expect on a
+    split of ``chord_splits(pieces, seed)``, in nats: below the independent outputs' bound, which
+    has to spread the uncertainty about a frame over its keys."""
+    index = ("train", "valid", "test").index(split)
+    n = pieces if split == "train" else max(1, pieces // 5)
+    drawn = _drawn(n, seed + index, 8, MAX_BARS)
+    best = _best_joint_per_frame()
+    return sum(float(best[h, 1 : bars * BAR].sum()) for h, bars in drawn) / sum(bars * BAR - 1 for _, bars in drawn)
+
+
+@functools.lru_cache(maxsize=1)
+def chord_frames() -> frozenset[bytes]:
+    """Every frame the rules allow (bass, triad and one melody note of a chord of the cycle, in
+    any key), as the bytes of its (88,) uint8 row."""
+    return frozenset(render(*h, len(CYCLE))[t].tobytes() for h in HYPOTHESES for t in range(len(CYCLE) * BAR))
+
+
+def rule_share(roll: np.ndarray) -> float:
+    """The share of a roll's frames that are frames the rules allow: a measure of coherent chords
+    in generated music (1.0 for every piece of the corpus)."""
+    allowed = chord_frames()
+    return float(np.mean([np.asarray(f, dtype=np.uint8).tobytes() in allowed for f in roll]))
 
 
 def chord_splits(pieces: int, seed: int) -> dict[str, tuple[list[np.ndarray], float]]:

@@ -1,13 +1,18 @@
 """Next-step prediction of piano rolls: the ``music`` task (characters are the ``text`` task).
 
 The metric, defined once (the core's validation loss): the negative log-likelihood of each frame
-given the frames before it, summed over the 88 keys (independent Bernoulli outputs), averaged over
-all predicted frames of the split, in nats per time step. Each piece's first frame has no frames
-before it and is not predicted, as in the published JSB Chorales / Nottingham / MuseData /
-Piano-midi.de figures (Bai et al., 2018): a piece of T frames contributes T - 1 predictions.
+given the frames before it, summed over the 88 keys (independent Bernoulli outputs, or with
+``model.frame_output = "nade"`` the keys' conditionals given the keys below them in the frame:
+the exact joint likelihood), averaged over all predicted frames of the split, in nats per time
+step. Each piece's first frame has no frames before it and is not predicted, as in the published
+JSB Chorales / Nottingham / MuseData / Piano-midi.de figures (Bai et al., 2018): a piece of T
+frames contributes T - 1 predictions.
 
 ``data.transpose = k`` shifts each training piece by a random -k..k semitones each epoch (staying
-on the 88 keys): the commonest augmentation for these benchmarks.
+on the 88 keys): the commonest augmentation for these benchmarks. ``data.window = N`` trains on
+windows of N predicted frames of the pieces, so batches of ``train.batch_tokens`` frames hold
+several rows whatever the corpus (JSB Chorales' pieces are 25-129 frames, Piano-midi.de's
+thousands).
 """
 
 from __future__ import annotations
@@ -51,6 +56,11 @@ class MusicData(Section):
     valid_fraction: float = key(0.1, "MIDI folders: the share of files (by name) for validation", min=0, lt=1)
     test_fraction: float = key(0.1, "MIDI folders: the share of files for test", min=0, lt=1)
     transpose: int = key(0, "training augmentation: each piece shifted by a random -k..k semitones per epoch", min=0)
+    window: int = key(
+        0, "> 0: training pieces cut into windows of at most N predicted frames (overlapping by one frame, so each "
+        "frame is predicted once), so that batches of train.batch_tokens frames hold several rows however long the "
+        "pieces; 0: whole pieces. Validation and test always score whole pieces", min=0,
+    )  # fmt: skip
     average_last: int = average_last_key()
     corpus_pieces: int = key(600, "embedded chords: pieces in the train split (valid and test get a fifth each)", min=5)
     corpus_seed: int = key(11, "embedded chords: seed")
@@ -91,6 +101,14 @@ def load_splits(d: MusicData) -> tuple[dict[str, list[np.ndarray]], list[str]]:
             if len(roll) < 2:
                 raise MusicDataError(f"{d.path}: {split}[{i}] has {len(roll)} frame(s); a piece needs at least 2")
     return splits, []
+
+
+def windows(rolls: list[np.ndarray], size: int) -> list[np.ndarray]:
+    """Each roll cut into windows of ``size`` + 1 frames (``size`` predicted), consecutive ones
+    sharing a frame; the last may be shorter (at least 2 frames). ``size`` 0: the rolls as they are."""
+    if size <= 0:
+        return rolls
+    return [r[start : start + size + 1] for r in rolls for start in range(0, max(1, len(r) - 1), size)]
 
 
 class Transposed(Sequence):
@@ -135,9 +153,10 @@ class MusicTask(NextStepTask):
         rolls = self.splits["train"]
         if not rolls:
             raise MusicDataError(f"{d.path or 'the embedded corpus'}: no training pieces")
+        self.primer = roll_to_notes(rolls[0][:16])
+        rolls = windows(rolls, d.window)
         self.shifts = [shifts_within_keys(r, d.transpose) for r in rolls]
         self.train = Transposed(rolls, d.transpose)
-        self.primer = roll_to_notes(rolls[0][:16])
         self.dims = Dims(input_dim=KEYS, output_size=KEYS, output="sigmoid")
         return self.dims
 
@@ -164,7 +183,8 @@ class MusicTask(NextStepTask):
 
     # -- training and the metric -------------------------------------------------------------
     def loss(self, model: nn.Module, batch: Batch, state: State = None) -> LossOutput:
-        logits, state = model(batch["x"], batch["lengths"], state)
+        # targets: a joint (nade) output's logits are each key's given the keys below it
+        logits, state = model(batch["x"], batch["lengths"], state, targets=batch["y"])
         mask = length_mask(batch["lengths"], batch["x"].size(1), logits.device)
         return LossOutput(*bernoulli_nll(logits, batch["y"], mask), state=state)
 
@@ -208,7 +228,10 @@ class MusicTask(NextStepTask):
         return {"grid": self.cfg.data.grid, "primer": self.primer, "problems": self.problems}
 
     def describe(self) -> dict[str, str]:
+        m = self.cfg.model
+        joint = f"nade, {m.nade_hidden} hidden units (the keys of a frame jointly)"
         return {
+            "frame output": joint if m.frame_output == "nade" else "sigmoid (each key independently)",
             "piano roll": f"88 keys, {self.cfg.data.grid} grid (MIDI is read and written on it)",
             "trained on": self.cfg.data.path or "the embedded chord corpus",
             "default primer": f"{len(self.primer)} frames",

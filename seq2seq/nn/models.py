@@ -1,11 +1,11 @@
-"""The three model kinds, all built from a ``ModelConfig`` and the data's ``Dims`` by
+"""The four model kinds, all built from a ``ModelConfig`` and the data's ``Dims`` by
 ``build_model`` (the one place).
 
 - ``EncoderDecoder``: sequence to sequence (translation), attention and input feeding.
 - ``Tagger``: one label per input step (video frames); bidirectional offline, or causal
   (unidirectional) for streaming with carried state.
-- ``LanguageModel``: next-step prediction (music, text); softmax over a vocabulary or
-  independent sigmoids for multi-hot frames.
+- ``LanguageModel``: next-step prediction (music, text); softmax over a vocabulary, or for
+  multi-hot frames independent sigmoids or a NADE over the keys (``model.frame_output``).
 - ``Classifier``: one class per sequence (a sentence's sentiment, a clip's action): the encoder,
   a pooling over time (``seq2seq.nn.pooling``), a linear layer to the classes.
 """
@@ -21,6 +21,7 @@ from torch import Tensor, nn
 from seq2seq.config import ConfigError, ModelConfig
 from seq2seq.nn.decoder import Decoder, DecoderState
 from seq2seq.nn.encoder import Encoder, InputLayer
+from seq2seq.nn.nade import Nade
 from seq2seq.nn.pooling import Pooling
 from seq2seq.nn.rnn import RecurrentStack, State
 
@@ -32,7 +33,7 @@ READS: dict[str, frozenset[str]] = {
     "encoder_decoder": frozenset(_COMMON | {"decoder_layers", "bidirectional", "attention", "input_feeding", "bridge",
                                             "tie_embeddings", "share_embeddings"}),
     "tagger": frozenset(_COMMON | {"bidirectional"}),
-    "language_model": frozenset(_COMMON | {"tie_embeddings"}),
+    "language_model": frozenset(_COMMON | {"tie_embeddings", "frame_output", "nade_hidden"}),
     "classifier": frozenset(_COMMON | {"bidirectional", "pooling"}),
 }  # fmt: skip
 
@@ -191,14 +192,36 @@ class LanguageModel(nn.Module):
             if tie and cfg.hidden_size != cfg.embed_dim
             else nn.Identity()
         )
-        self.head = nn.Linear(cfg.embed_dim if tie else cfg.hidden_size, dims.output_size)
+        # A joint frame output (NADE) models the keys of a multi-hot frame together; its logits
+        # are each key's conditional given the keys below it, so it needs the frame it scores.
+        self.joint = cfg.frame_output == "nade"
+        if self.joint and dims.output != "sigmoid":
+            raise ConfigError("model.frame_output = nade models multi-hot frames (the music task); a softmax "
+                              "output is already one joint choice per step: use frame_output = sigmoid")  # fmt: skip
+        size = cfg.embed_dim if tie else cfg.hidden_size
+        self.head = Nade(size, dims.output_size, cfg.nade_hidden) if self.joint else nn.Linear(size, dims.output_size)
         if tie:
             self.head.weight = self.inputs.embed.weight
 
-    def forward(self, x: Tensor, lengths: Tensor | None = None, state: State | None = None) -> tuple[Tensor, State]:
-        """x: (batch, time) ids or (batch, time, input_dim) frames -> logits (batch, time, out)."""
+    def features(self, x: Tensor, lengths: Tensor | None = None, state: State | None = None) -> tuple[Tensor, State]:
+        """x: (batch, time) ids or (batch, time, input_dim) frames -> the output layer's input
+        (batch, time, size) and the final state."""
         out, state = self.rnn(self.inputs(x), lengths, state)
-        return self.head(self.project(self.dropout(out))), state
+        return self.project(self.dropout(out)), state
+
+    def forward(
+        self, x: Tensor, lengths: Tensor | None = None, state: State | None = None, targets: Tensor | None = None
+    ) -> tuple[Tensor, State]:
+        """x: (batch, time) ids or (batch, time, input_dim) frames -> logits (batch, time, out).
+        A joint frame output needs ``targets`` (batch, time, keys), the frames that follow the
+        inputs (teacher forcing): its logits are each key's given the keys below it."""
+        out, state = self.features(x, lengths, state)
+        if self.joint:
+            if targets is None:
+                raise ValueError("a joint (nade) frame output scores given frames: pass targets, or sample "
+                                 "with seq2seq.music.generate")  # fmt: skip
+            return self.head(out, targets), state
+        return self.head(out), state
 
     def step(self, x: Tensor, state: State | None) -> tuple[Tensor, State]:
         """Search interface: one step, x (batch,) ids or (batch, input_dim) -> logits (batch, out)."""
