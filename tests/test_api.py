@@ -15,7 +15,8 @@ import pytest
 import seq2seq
 from seq2seq.cli import main
 from seq2seq.music.midi import midi_to_roll
-from tests.test_music_cli import roll_model  # noqa: F401 -- fixtures
+from tests.test_classify_task import reviews_run  # noqa: F401 -- fixtures
+from tests.test_music_cli import roll_model  # noqa: F401
 from tests.test_text_cli import text_model  # noqa: F401
 from tests.test_translation_cli import SENTENCES, run  # noqa: F401
 from tests.test_video_label import setup  # noqa: F401
@@ -93,20 +94,22 @@ def examples() -> list[str]:
 
 
 @pytest.mark.slow
-def test_every_example_in_the_api_docs_runs(run, setup, roll_model, text_model, tmp_path, monkeypatch):  # noqa: F811
+def test_every_example_in_the_api_docs_runs(run, setup, roll_model, text_model, reviews_run, tmp_path,  # noqa: F811
+                                            monkeypatch):
     """docs/api.md reads what `make demo` writes; the same files, from small models, are laid out
     under runs/demo/ here and each example is run in that folder."""
     _, clips, _, offline = setup
     demo = tmp_path / "runs" / "demo"
     for source, target in ((run / "best.pt", "translation/best.pt"), (offline, "video/model/best.pt"),
                            (roll_model, "music-chords/best.pt"), (text_model, "text/best.pt"),
+                           (reviews_run[0] / "best.pt", "classify/best.pt"),
                            (clips[0].video, "video/clips/test/clip_95000.mp4")):  # fmt: skip
         (demo / target).parent.mkdir(parents=True, exist_ok=True)
         shutil.copy(source, demo / target)
     monkeypatch.chdir(tmp_path)
     monkeypatch.setenv("OMP_NUM_THREADS", os.environ.get("OMP_NUM_THREADS", "1"))
     found = examples()
-    assert len(found) == 5
+    assert len(found) == 6
     for code in found:
         exec(compile(code, "docs/api.md", "exec"), {})  # noqa: S102 -- the docs' own examples
     assert (tmp_path / "continuation.mid").is_file() and (tmp_path / "runs" / "api-toy" / "best.pt").is_file()
