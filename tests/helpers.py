@@ -95,3 +95,16 @@ def typed_on_a_terminal(command: list[str], exchanges: Iterable[tuple[str, str]]
         if proc.poll() is None:
             proc.kill()
         os.close(master)
+
+
+def prepared_gtea(shared_data: Path, out: Path) -> Path:
+    """The shared GTEA release prepared into our layout at ``out`` by datasets/prepare_gtea_tcn.py
+    (the test is skipped without the shared data)."""
+    import pytest
+
+    release = shared_data / "gtea-tcn"
+    if not release.is_dir():
+        pytest.skip("gtea-tcn not in the shared data")
+    script = REPO / "datasets" / "prepare_gtea_tcn.py"
+    subprocess.run([sys.executable, str(script), "--from", str(release), "--out", str(out)], check=True)
+    return out

@@ -94,15 +94,8 @@ def examples() -> list[str]:
 
 
 @pytest.mark.slow
-def test_every_example_in_the_api_docs_runs(
-    run,
-    setup,
-    roll_model,
-    text_model,
-    reviews_run,
-    tmp_path,  # noqa: F811
-    monkeypatch,
-):
+def test_every_example_in_the_api_docs_runs(run, setup, roll_model, text_model, reviews_run,  # noqa: F811
+                                            tmp_path, monkeypatch):  # fmt: skip
     """docs/api.md reads what `make demo` writes; the same files, from small models, are laid out
     under runs/demo/ here and each example is run in that folder."""
     _, clips, _, offline = setup

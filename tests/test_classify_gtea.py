@@ -2,15 +2,13 @@
 
 from __future__ import annotations
 
-import subprocess
-import sys
 from pathlib import Path
 
 import numpy as np
-import pytest
 
 from benchmarks.classify_gtea import vote
 from seq2seq.registry import load_config, make_task
+from tests.helpers import prepared_gtea
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -23,12 +21,7 @@ def test_majority_vote_of_the_frame_argmax():
 
 
 def test_gtea_segments_are_the_actions_of_the_real_videos(shared_data, tmp_path):
-    release = shared_data / "gtea-tcn"
-    if not release.is_dir():
-        pytest.skip("gtea-tcn not in the shared data")
-    out = tmp_path / "gtea"
-    script = REPO / "datasets" / "prepare_gtea_tcn.py"
-    subprocess.run([sys.executable, str(script), "--from", str(release), "--out", str(out)], check=True)
+    out = prepared_gtea(shared_data, tmp_path / "gtea")
     task = make_task(load_config("classify/gtea", [f"data.root={out}", "data.split=1"]))
     task.prepare()
     assert len(task.labels) == 10 and "background" not in task.labels and task.dims.input_dim == 11

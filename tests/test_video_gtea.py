@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import shutil
 import subprocess
-import sys
 from pathlib import Path
 
 import numpy as np
@@ -14,17 +13,13 @@ import pytest
 from seq2seq.registry import load_config
 from seq2seq.video.layout import read_bundle, read_frame_labels, read_mapping
 from seq2seq.video.task import VideoTask
+from tests.helpers import prepared_gtea
 
 REPO = Path(__file__).resolve().parents[1]
 
 
 def test_prepare_gtea_release_into_the_layout(shared_data, tmp_path):
-    release = shared_data / "gtea-tcn"
-    if not release.is_dir():
-        pytest.skip("gtea-tcn not in the shared data")
-    out = tmp_path / "gtea"
-    script = REPO / "datasets" / "prepare_gtea_tcn.py"
-    subprocess.run([sys.executable, str(script), "--from", str(release), "--out", str(out)], check=True)
+    out = prepared_gtea(shared_data, tmp_path / "gtea")
     assert read_mapping(out / "mapping.txt")[0] == "background" and len(read_mapping(out / "mapping.txt")) == 11
     tests = [read_bundle(out / "splits" / f"test.split{k}.bundle") for k in (1, 2, 3)]
     assert [len(t) for t in tests] == [7, 7, 7] and len(set(sum(tests, []))) == 21
@@ -33,7 +28,7 @@ def test_prepare_gtea_release_into_the_layout(shared_data, tmp_path):
     assert sorted(train1) == sorted(tests[1] + tests[2])
     from scipy.io import loadmat
 
-    mat = loadmat(release / "predictions" / "GTEA" / "video_SVM" / "1.mat")
+    mat = loadmat(shared_data / "gtea-tcn" / "predictions" / "GTEA" / "video_SVM" / "1.mat")
     feats = np.load(out / "features" / "S1_Coffee_C1.npy")
     assert feats.shape == (11, mat["S"][0][0].shape[0])  # (D, T)
     np.testing.assert_allclose(feats.T, mat["S"][0][0], rtol=1e-6)
