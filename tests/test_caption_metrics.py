@@ -9,6 +9,7 @@ import subprocess
 import sys
 
 import pytest
+from sacrebleu.metrics import BLEU
 
 from seq2seq.caption.metrics import CaptionScoreError, caption_scores
 from seq2seq.errors import UserError
@@ -47,6 +48,10 @@ def test_multi_reference_bleu_and_chrf_equal_the_sacrebleu_command_line(tmp_path
     assert scores["bleu4"] == pytest.approx(bleu, abs=1e-5) and 20 < bleu < 100
     assert scores["chrf"] == pytest.approx(chrf, abs=1e-5)
     assert scores["bleu1"] > scores["bleu2"] > scores["bleu3"] > scores["bleu4"]
+    for n in (1, 2, 3):  # BLEU-n as sacreBLEU computes it with n-grams up to n
+        streams = [[r[k] if k < len(r) else None for r in REFS] for k in range(3)]
+        want = BLEU(lowercase=True, max_ngram_order=n).corpus_score(HYPS, streams).score
+        assert scores[f"bleu{n}"] == pytest.approx(want, abs=1e-9)
 
 
 def test_bleu1_by_hand():

@@ -15,6 +15,9 @@ evaluation's 1.05 is 105.0). Items may have different numbers of references: eac
 its own; the missing ones are passed to sacreBLEU as ``None``, which it skips (an empty string
 would count as a reference of length 0).
 
+Time: about 5 s for 1000 captions of 6-14 words with 5 references each, on one pinned core of a
+2-core machine without AVX-512; CIDEr-D is 3 s of it.
+
 METEOR is left out: pycocoevalcap's needs Java and a 2 GB heap, and its start alone (loading
 the paraphrase tables) took 13 s on one pinned core here, for every call.
 """
@@ -22,6 +25,7 @@ the paraphrase tables) took 13 s on one pinned core here, for every call.
 from __future__ import annotations
 
 import re
+from functools import cache
 
 from seq2seq.errors import DataError
 
@@ -46,8 +50,12 @@ def caption_scores(hyps: list[str], refs: list[list[str]]) -> dict[str, float]:
             raise CaptionScoreError(f"item {i}: needs a list of one or more reference captions, got {item!r}")
     # reference streams, as sacreBLEU takes them: stream k holds each item's k-th reference or None
     streams = [[item[k] if k < len(item) else None for item in refs] for k in range(max(map(len, refs)))]
+    # one pass for the n-gram statistics; BLEU-n is BLEU from the first n of them (the closest
+    # reference lengths do not depend on n), as BLEU(max_ngram_order=n) would compute it
+    b = BLEU(lowercase=True).corpus_score(hyps, streams)
     scores = {
-        f"bleu{n}": BLEU(lowercase=True, max_ngram_order=n).corpus_score(hyps, streams).score for n in range(1, 5)
+        f"bleu{n}": BLEU.compute_bleu(b.counts[:n], b.totals[:n], b.sys_len, b.ref_len, "exp", max_ngram_order=n).score
+        for n in range(1, 5)
     }
     scores["chrf"] = CHRF(lowercase=True).corpus_score(hyps, streams).score
     scores["cider"] = cider(hyps, refs)
@@ -56,9 +64,14 @@ def caption_scores(hyps: list[str], refs: list[list[str]]) -> dict[str, float]:
 
 def tokens(text: str) -> str:
     """A caption as CIDEr-D sees it: lowercased, 13a tokens, no punctuation tokens, space-joined."""
+    return " ".join(t for t in _tokenizer()(text.lower()).split() if not _PUNCTUATION.match(t))
+
+
+@cache
+def _tokenizer():
     from sacrebleu.tokenizers.tokenizer_13a import Tokenizer13a
 
-    return " ".join(t for t in Tokenizer13a()(text.lower()).split() if not _PUNCTUATION.match(t))
+    return Tokenizer13a()
 
 
 def cider(hyps: list[str], refs: list[list[str]]) -> float:
