@@ -149,8 +149,11 @@ class Segmenter:
 class Labeller:
     """Labels clips with a video checkpoint: the checkpoint's backbone, sampling and tagger."""
 
-    def __init__(self, loaded: Loaded, batch_size: int = 32, timeout: float = TIMEOUT, fmt: str = "csv") -> None:
+    def __init__(
+        self, loaded: Loaded, batch_size: int = 32, timeout: float = TIMEOUT, fmt: str = "csv", tier: str | None = None
+    ) -> None:
         self.timeout = timeout  # seconds a URL may stay silent
+        self.tier = tier  # the ELAN tier or VIA attribute of truth files that have several
         self.format = fmt  # of the labels file: "csv" (NAME.labels.csv) or "mstcn" (MS-TCN's results file)
         task = loaded.task
         if not task.extraction:
@@ -306,7 +309,9 @@ class Labeller:
         if truth is not None:
             from seq2seq.video.metrics import Scores
 
-            true_names = labels_for_samples(truth, [k[2] for k in kept], [k[1] for k in kept], frames.decoded)
+            true_names = labels_for_samples(
+                truth, [k[2] for k in kept], [k[1] for k in kept], frames.decoded, tier=self.tier
+            )
             unknown = sorted(set(true_names) - set(names))
             if unknown:
                 frame = true_names.index(unknown[0])
