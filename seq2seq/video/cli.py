@@ -73,8 +73,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     )  # fmt: skip
     p.add_argument("--annotate", help="write the clip with its labels drawn: OUT.mp4 for one clip, a folder for many")
     p.add_argument(
-        "--annotate-rate", choices=("source", "sampled"), help="frame rate of the annotated video: the clip's own "
-        "(every frame, labelled as its sampled frame; the default) or the sampling rate (the default with --stream)"
+        "--annotate-rate", choices=("source", "sampled"), default="source", help="frame rate of the annotated "
+        "video: the clip's own (every frame, labelled as the latest sampled frame at or before it; the default) or "
+        "the sampling rate"
     )  # fmt: skip
     p.add_argument(
         "--stream", action="store_true", help="label as frames decode (causal model), print each segment as it "
@@ -143,13 +144,11 @@ def cmd_label(args: argparse.Namespace) -> int:
     labeller = Labeller(loaded, args.batch_size, args.timeout, args.format, tier=args.tier)
     if args.stream:
         labeller.check_stream()
-        if args.annotate and args.annotate_rate == "source":
-            raise LabelError("--annotate-rate source needs offline labelling; with --stream it is sampled")
     clips = expand_clips(args.clips)
     out = writable_folder(args.out, "-o")
     truth = _truth(args.truth, len(clips), "clips")
     annotate = Path(args.annotate) if args.annotate else None
-    annotate_rate = args.annotate_rate or ("sampled" if args.stream else "source")
+    annotate_rate = args.annotate_rate
     overall = Scores(background=frozenset(loaded.cfg.data.background))
     failed: dict[str, str] = {}
     names = unique_names(clips)  # clips of different folders with one file name get distinct outputs

@@ -384,7 +384,7 @@ class Extractor:
         for sample in frames:
             images.append(picture(sample.frame, self.spec))
             if not keep_frames:
-                sample.frame = None  # the decoded picture is not needed any more
+                sample.frame = sample.shown = None  # the decoded pictures are not needed any more
             batch.append(sample)
             if len(batch) == self.batch_size:
                 yield batch, np.stack(images)
