@@ -151,3 +151,24 @@ def test_malformed_exports_are_one_line_errors_naming_the_file(tmp_path):
     v.write_text(json.dumps(via(two, fname="c.mp4", extra_files=("b.mp4",))))  # the file named like the clip
     assert [s.label for s in read_export(v)[1]] == ["pour", "stir"]
     bad(v, json.dumps(via([(0.5, 1.5, "pour"), (1.0, 2.0, "stir")])), "'pour' (0.5-1.5) and 'stir' (1-2 s) overlap")
+
+
+def test_cvat_frame_step_job_meta_and_per_frame_tracks(tmp_path):
+    """A job export with frame_filter step=2 (each tag labels its 2 frames), a track written on
+    every frame as CVAT dumps interpolated tracks (visible while outside="0"), and a track still
+    visible at the end (up to stop_frame)."""
+    box = 'xtl="1" ytl="1" xbr="9" ybr="9" occluded="0" keyframe="0"'
+    shapes = "".join(f'<box frame="{f}" outside="{int(f == 9)}" {box}/>' for f in range(6, 10))
+    path = tmp_path / "c.xml"
+    path.write_text(
+        "<annotations><version>1.1</version><meta><job><stop_frame>13</stop_frame><frame_filter>step=2"
+        '</frame_filter></job></meta><tag frame="0" label="pour"/><tag frame="2" label="pour"/>'
+        f'<track id="0" label="stir">{shapes}</track>'
+        f'<track id="1" label="wipe"><polygon frame="11" outside="0" points="1,1;5,5;1,5"/></track></annotations>'
+    )
+    unit, segs = read_export(path)
+    assert unit == "frames" and [(s.start, s.end, s.label) for s in segs] == [
+        (0, 4, "pour"),
+        (6, 9, "stir"),
+        (11, 14, "wipe"),
+    ]

@@ -116,6 +116,21 @@ def test_label_cli_writes_outputs_and_survives_a_bad_clip(setup, tmp_path, capsy
     assert len(list((tmp_path / "all").glob("*.labels.csv"))) == 3
 
 
+def test_truth_from_an_elan_file_with_tier_scores_as_its_csv(setup, tmp_path, capsys):
+    from seq2seq.video.layout import read_segments
+    from tests.test_video_exports import eaf
+
+    root, clips, _, offline = setup
+    segments = [(s.start, s.end, s.label) for s in read_segments(clips[0].segments)[1] if s.label != "background"]
+    elan = tmp_path / "clip0.eaf"
+    elan.write_text(eaf(segments, tiers=("hands", "phase")))
+    args = ["label", str(clips[0].video), "-m", str(offline), "-o", str(tmp_path / "out")]
+    assert main([*args, "--truth", str(clips[0].segments)]) == 0
+    from_csv = capsys.readouterr().out.splitlines()[0]
+    assert main([*args, "--truth", str(elan), "--tier", "phase"]) == 0
+    assert capsys.readouterr().out.splitlines()[0] == from_csv and "accuracy" in from_csv
+
+
 def test_label_refusals_are_one_line_errors(setup, tmp_path, capsys):
     root, clips, _, offline = setup
     assert main(["label", str(clips[0].video), "-m", str(offline), "--stream", "-o", str(tmp_path)]) == 2
