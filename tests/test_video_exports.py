@@ -123,6 +123,7 @@ def test_malformed_exports_are_one_line_errors_naming_the_file(tmp_path):
     two = [(0.5, 1.0, "pour"), (1.0, 2.0, "stir")]
     bad(e, "<ANNOTATION_DOCUMENT><TIER", "not well-formed XML")
     bad(e, "<html/>", "root element <html>, expected <ANNOTATION_DOCUMENT>")
+    bad(e, eaf([], tiers=()), "no tier has time segments: nothing labels any frame")
     bad(e, eaf(two), "no tier 'x' with time segments (--tier); it has 'phase' (2 segments)", tier="x")
     two_tiers = "2 tiers with time segments ('phase' (2 segments), 'hands' (2 segments)); name one with --tier NAME"
     bad(e, eaf(two, tiers=("phase", "hands")), two_tiers)

@@ -63,9 +63,10 @@ def _choose(path: Path, kind: str, found: dict[str, int], tier: str | None) -> s
         if tier not in found:
             raise LayoutError(f"{path}: no {kind} '{tier}' with time segments (--tier); it has {listing}")
         return tier
-    if len(found) != 1:
-        what = "no" if not found else f"{len(found)}"
-        raise LayoutError(f"{path}: {what} {kind}s with time segments ({listing}); name one with --tier NAME")
+    if not found:
+        raise LayoutError(f"{path}: no {kind} has time segments: nothing labels any frame")
+    if len(found) > 1:
+        raise LayoutError(f"{path}: {len(found)} {kind}s with time segments ({listing}); name one with --tier NAME")
     return next(iter(found))
 
 
