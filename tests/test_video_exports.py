@@ -173,3 +173,17 @@ def test_cvat_frame_step_job_meta_and_per_frame_tracks(tmp_path):
         (6, 9, "stir"),
         (11, 14, "wipe"),
     ]
+
+
+def test_other_xml_and_json_files_beside_a_clip_are_not_label_files(tmp_path):
+    from seq2seq.video.layout import find_label_file
+
+    clip = tmp_path / "c.mp4"
+    clip.write_bytes(b"")
+    (tmp_path / "c.xml").write_text('<?xml version="1.0"?>\n<!-- a player -->\n<playlist><item/></playlist>')
+    (tmp_path / "c.json").write_text('{"fps": 30, "duration": 4.0}')
+    assert find_label_file(clip) is None  # the clip counts as unlabelled, it does not fail
+    (tmp_path / "c.json").write_text(json.dumps(via([(0.5, 1.0, "pour")], fname="c.mp4")))
+    assert find_label_file(clip) == tmp_path / "c.json"
+    (tmp_path / "c.xml").write_text('<?xml version="1.0"?>\n<annotations><version>1.1</version></annotations>')
+    assert find_label_file(clip) == tmp_path / "c.xml"  # looked for before .json

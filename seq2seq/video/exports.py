@@ -34,6 +34,27 @@ from seq2seq.video.layout import LayoutError, Segment, check_overlaps
 EXPORT_SUFFIXES = (".eaf", ".xml", ".json")
 
 
+def is_export(path: Path) -> bool:
+    """Whether ``path`` is an export this module reads, judged by its start: a ``.xml`` file whose
+    root is CVAT's ``<annotations>``, a ``.json`` file with a ``metadata`` key (VIA 3), any
+    ``.eaf``. Other files of those suffixes beside a clip (a player's or a pipeline's own XML or
+    JSON) are not label files and are left alone."""
+    suffix = path.suffix.lower()
+    if suffix == ".eaf":
+        return True
+    try:
+        if suffix == ".xml":
+            head = path.read_bytes()[:4096].decode("utf-8", errors="replace")
+            body = re.sub(r"<\?.*?\?>|<!--.*?-->|<!DOCTYPE[^>]*>", "", head, flags=re.S).lstrip()
+            return body.startswith("<annotations")
+        if suffix == ".json":  # VIA writes "metadata" after its config: the whole file is read
+            project = json.loads(path.read_text(encoding="utf-8"))
+            return isinstance(project, dict) and ("metadata" in project or "project" in project)
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError):
+        return False
+    return False
+
+
 def read_export(path: Path, tier: str | None = None) -> tuple[str, list[Segment]]:
     """The segments of an annotation tool's export, by its suffix (``EXPORT_SUFFIXES``)."""
     reader = {".eaf": read_eaf, ".xml": read_cvat, ".json": read_via}[path.suffix.lower()]

@@ -226,9 +226,11 @@ def find_label_file(video: str | Path, folder: Path | None = None) -> Path | Non
     if folder is None and is_url(video):
         return None
     base = folder if folder is not None else Path(video).parent
+    from seq2seq.video.exports import EXPORT_SUFFIXES, is_export
+
     for suffix in LABEL_FILES:
         candidate = base / (clip_name(video) + suffix)
-        if candidate.is_file():
+        if candidate.is_file() and (suffix not in EXPORT_SUFFIXES[1:] or is_export(candidate)):
             return candidate
     return None
 
