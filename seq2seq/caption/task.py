@@ -81,6 +81,7 @@ class CaptionTask(Task):
         self.media: Media = "clip" if cfg.data.source == "generated-clips" else "image"
         self.max_len = 0  # words of the longest training caption
         self.splits: dict[str, Split] = {}
+        self.paths: dict[str, list[Path]] = {}  # the media files of each split read
         self.pairs: list[tuple[int, list[int]]] = []
 
     @classmethod
@@ -109,6 +110,7 @@ class CaptionTask(Task):
                                self.cfg.train.device != "auto" else "cpu", self.extraction or None)  # fmt: skip
         self.extraction = self.extraction or record
         self.splits[split] = (feats, [[normalise(r) for r in rs] for rs in refs])
+        self.paths[split] = list(paths)
         return self.splits[split]
 
     def features_folder(self) -> Path:
@@ -257,10 +259,22 @@ class CaptionTask(Task):
         return {**caption_scores(hyps, refs), "exact": exact(hyps, refs)}
 
     def examples(self, model: nn.Module, split: str, n: int, folder: Path) -> Examples:
+        """The first ``n`` items' captions beside their first reference, and the first image's
+        attention per word (the Show, Attend and Tell figure) when the model attends."""
         feats, refs = self.read_split(split)
         hyps = [h[0][0] for h in self.caption(model, feats[:n], self.cfg.search)]
         rows = "\n".join(f"| {h} | {r[0]} |" for h, r in zip(hyps, refs, strict=False))
-        return Examples({"captions": "| caption | first reference |\n|---|---|\n" + rows})
+        images = {}
+        if hyps and self.media == "image" and getattr(model.decoder, "attention", None) is not None:
+            from seq2seq.caption.plots import plot_image_attention
+            from seq2seq.vision.images import picture, read_image
+
+            path = self.paths[split][0]
+            weights = self.attention(model, feats[0], hyps[0])
+            images["attention"] = plot_image_attention(picture(read_image(path), self.spec()),
+                                                       [*hyps[0].split(), "<end>"], weights,
+                                                       folder / "attention.png")  # fmt: skip
+        return Examples({"captions": "| caption | first reference |\n|---|---|\n" + rows}, images)
 
     # -- inference ---------------------------------------------------------------------------
     def state(self) -> dict[str, Any]:
