@@ -1,78 +1,97 @@
-"""The caption task on generated clips (real .mp4 files): a recurrent encoder over the frame
-features and the attentional decoder (the core's encoder_decoder with feature inputs) trained
-from the command line; `seq2seq caption` on a real clip; a clip without frames is one line."""
+"""Generated captioned clips: the captions tell what the decoded video shows, in order."""
 
 from __future__ import annotations
 
-from pathlib import Path
+import colorsys
+import json
+import re
+from itertools import groupby
 
 import numpy as np
 import pytest
-import tomli_w
 
-from seq2seq.caption.generated import story
-from seq2seq.cli import main
-from tests.helpers import one_error_line, train_cli
-
-RECIPE = {
-    "task": "caption",
-    "data": {"source": "generated-clips", "image_size": 64, "fps": 2.0, "generated_train": 12, "generated_valid": 3},
-    "model": {"kind": "encoder_decoder", "cell": "gru", "attention": "bahdanau", "embed_dim": 16, "hidden_size": 24,
-              "layers": 1, "dropout": 0.0},
-    "search": {"beam_size": 2},
-    "train": {"epochs": 2, "batch_size": 8, "lr": 0.01, "metric": "bleu4", "log_every": 100},
-}  # fmt: skip
+from seq2seq.caption.clips import COLOURS, PHRASINGS, write_captioned_clips
+from seq2seq.caption.formats import read_captions
+from seq2seq.video.decode import frames
+from seq2seq.video.layout import read_frame_labels
+from seq2seq.video.synth import write_clip
 
 
 @pytest.fixture(scope="module")
-def trained(tmp_path_factory) -> tuple[Path, Path]:
-    """(best.pt, the validation clips' folder)."""
-    tmp = tmp_path_factory.mktemp("caption-clips")
-    recipe = tmp / "recipe.toml"
-    recipe.write_text(tomli_w.dumps({**RECIPE, "data": {**RECIPE["data"], "root": str(tmp / "data")}}), "utf-8")
-    best = train_cli(str(recipe), tmp / "run")
-    return best, next((tmp / "data").glob("clips-*/media/valid-3"))
+def clips(tmp_path_factory):
+    out = tmp_path_factory.mktemp("clips")
+    return out, write_captioned_clips(out, 4, seed=0, fps=10)
 
 
-def test_a_clip_is_captioned_from_its_frames(trained, tmp_path, capsys):
-    best, clips = trained
-    from seq2seq.api import load
-
-    model = load(best, "cpu")
-    clip = sorted(clips.glob("*.mp4"))[0]
-    assert main(["caption", str(clip), "-m", str(best), "--device", "cpu", "--attention-plot", str(tmp_path)]) == 0
-    name, caption = capsys.readouterr().out.rstrip("\n").split("\t")
-    assert name == clip.name and caption == model.caption(clip)
-    assert set(caption.split()) <= set(model.task.vocab.words)
-    assert (tmp_path / f"{clip.stem}.attention.png").is_file()
-    frames = model.features([clip])[0]
-    assert frames.ndim == 2 and len(frames) > 1  # one feature vector per sampled frame
+def colour_name(pixels: np.ndarray) -> str:
+    """The named colour nearest in hue to the mean of (n, 3) RGB pixels."""
+    hue = colorsys.rgb_to_hsv(*(pixels.mean(0) / 255))[0]
+    return min(COLOURS, key=lambda n: min(abs(hue - COLOURS[n]), 1 - abs(hue - COLOURS[n])))
 
 
-def test_a_clip_without_frames_is_one_line(trained, tmp_path, capsys):
-    import av
-
-    best, _ = trained
-    empty = tmp_path / "silent.mp4"
-    with av.open(str(empty), "w") as container:  # an audio stream and no video
-        stream = container.add_stream("aac", rate=8000)
-        frame = av.AudioFrame.from_ndarray(np.zeros((1, 1024), dtype=np.float32), format="fltp", layout="mono")
-        frame.sample_rate = 8000
-        for packet in [*stream.encode(frame), *stream.encode()]:
-            container.mux(packet)
-    assert main(["caption", str(empty), "-m", str(best), "--device", "cpu"]) == 2
-    one_error_line(capsys, "silent.mp4", "no video stream")
+def object_pixels(frame: np.ndarray) -> np.ndarray:
+    """(size, size) mask of the saturated, bright object on its muted background."""
+    f = frame.astype(np.float32)
+    top = f.max(-1)
+    return ((top - f.min(-1)) / np.maximum(top, 1) > 0.55) & (top > 110)
 
 
-def test_an_image_given_to_a_clip_model_is_one_line(trained, tmp_path, capsys):
-    from PIL import Image
+def test_captions_tell_the_rendered_story_in_order(clips):
+    out, written = clips
+    truth = [json.loads(line) for line in (out / "clips.jsonl").read_text().splitlines()]
+    assert [t["media"] for t in truth] == [p.name for p, _ in written]
+    for (path, captions), t in zip(written, truth, strict=True):
+        assert len(captions) == len(set(captions)) == PHRASINGS and captions == t["captions"]
+        plan = [(label, len(list(run))) for label, run in groupby(read_frame_labels(path.with_suffix(".txt")))]
+        assert [list(p) for p in plan] == t["plan"]
+        events = [label for label, _ in plan if label in ("move", "change")]
+        # every phrasing tells the events of the plan, in order, with the colours
+        words = re.findall(r"\b(moves|slides|turns|flickers)\b", captions[0] + " | " + captions[1])
+        told = [{"moves": "move", "slides": "move"}.get(w, "change") for w in words]
+        assert told == events + events
+        assert re.findall("|".join(COLOURS), captions[0]) == t["colours"] and len(t["colours"]) == 1 + events.count(
+            "change"
+        )
+        assert all(f"{t['colours'][0]} {t['shape']}" in c and t["exit"] in c for c in captions)
+        # and the decoded video shows it: the first colour as it appears, each change's colour
+        # on the first frame after it, the way out as it leaves
+        video = [s.frame.to_ndarray(format="rgb24") for s in frames(path)]
+        assert len(video) == sum(n for _, n in plan)
+        starts = np.cumsum([0] + [n for _, n in plan])
+        seen = []
+        for k, (label, _) in enumerate(plan):
+            if label == "appear" or (label != "background" and plan[k - 1][0] == "change"):
+                at = starts[k + 1] - 1 if label == "appear" else starts[k]
+                seen.append(colour_name(video[at][object_pixels(video[at])]))
+        assert seen == t["colours"], (path, seen)
+        leave = next(k for k, (label, _) in enumerate(plan) if label == "leave")
+        a, b = (
+            np.argwhere(object_pixels(video[i])).mean(0)
+            for i in (starts[leave], (starts[leave] + starts[leave + 1]) // 2)
+        )
+        dy, dx = b - a
+        way = ("left" if dx < 0 else "right") if abs(dx) > abs(dy) else ("top" if dy < 0 else "bottom")
+        assert way == t["exit"], (path, dx, dy)
 
-    best, _ = trained
-    Image.new("RGB", (32, 32)).save(tmp_path / "still.png")
-    assert main(["caption", str(tmp_path / "still.png"), "-m", str(best), "--device", "cpu"]) == 2
-    one_error_line(capsys, "still.png", "captions clips, not images")
+
+def test_the_files_read_as_caption_files(clips):
+    out, written = clips
+    want = [(p, tuple(c), "train") for p, c in written]
+    for name in ("captions.tsv", "clips.jsonl"):
+        assert [(i.media, i.captions, i.split) for i in read_captions(out / name)] == want
 
 
-def test_a_clip_story_says_its_events_in_order():
-    labels = ["background", "appear", "appear", "move", "change", "change", "move", "leave", "background"]
-    assert story(labels)[0] == "a shape appears, moves, changes, moves and leaves"
+def test_a_seed_always_gives_the_same_clip_and_captions(clips, tmp_path):
+    out, written = clips
+    again = write_captioned_clips(tmp_path, 1, seed=2, fps=10, split="test")
+    assert again == [(tmp_path / "clip_0002.mp4", written[2][1])]
+    assert (tmp_path / "clip_0002.mp4").read_bytes() == (out / "clip_0002.mp4").read_bytes()
+    assert read_captions(tmp_path / "captions.tsv")[0].split == "test"
+    assert len({tuple(c) for _, c in written}) == len(written)
+    # the colours change nothing else: the video recipe's clip of that seed has the same phases
+    plain = write_clip(tmp_path / "plain.mp4", 2, size=64, fps=10)
+    assert plain.labels == read_frame_labels(out / "clip_0002.txt")
+    with pytest.raises(ValueError, match="hues are for the flat family"):
+        write_clip(tmp_path / "x.mp4", 2, family="textured", hues=[0.0, 0.5, 0.2])
+    with pytest.raises(ValueError, match=r"clip 2: 1 hue\(s\) for 2 change\(s\); give at least 3"):
+        write_clip(tmp_path / "x.mp4", 2, size=64, fps=10, hues=[0.0])

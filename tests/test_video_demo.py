@@ -12,15 +12,17 @@ import pytest
 def test_video_demo_reaches_its_figures_on_test_clips(tmp_path):
     from seq2seq.video.demo import demo
 
-    outputs = demo(tmp_path, "cpu")
+    # The demo's pipeline at 40% of its clips and a quarter of its epochs (the suite's budget): the
+    # full demo (150 / 24 / 24 clips, 45 epochs) gave validation 99.3, test 99.9 / F1@50 99.5
+    # (docs/benchmarks.md); this run gave validation 98.0, test 99.9 / F1@50 100 on 12 clips each.
+    outputs = demo(tmp_path, "cpu", clips=(60, 12, 12), overrides=["train.epochs=12"])
     run = tmp_path / "video" / "model"
     valid = json.loads((run / "valid_scores.json").read_text())["overall"]
     test = json.loads((run / "test_scores.json").read_text())["overall"]
-    assert valid["videos"] == 24 and test["videos"] == 24
-    # The checkpoint is chosen on the validation clips; the test clips chose nothing. The recorded
-    # run (docs/benchmarks.md) gave validation 99.3, test 99.9 / F1@50 99.5 on pretrained features;
-    # the guards leave room for run-to-run variation.
-    assert valid["accuracy"] >= 97.0, valid
-    assert test["accuracy"] >= 97.0 and test["f1@50"] >= 95.0, test
+    assert valid["videos"] == 12 and test["videos"] == 12
+    # The checkpoint is chosen on the validation clips; the test clips chose nothing. The guards
+    # leave room for run-to-run variation.
+    assert valid["accuracy"] >= 95.0, valid
+    assert test["accuracy"] >= 95.0 and test["f1@50"] >= 90.0, test
     for key in ("test clip labels", "test clip segments", "test clip timeline", "test scores", "best checkpoint"):
         assert Path(outputs[key]).is_file(), key

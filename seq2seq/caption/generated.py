@@ -3,20 +3,14 @@ reference captions, cached in a folder (generated once, read back on later runs)
 
 - ``captioned_images``: scenes of ``seq2seq.vision.scenes`` (PNG files) captioned by
   ``seq2seq.caption.describe`` (what is where: colours, shapes, counts, positions).
-- ``captioned_clips``: clips (.mp4) with captions of what happens in them, in order, from
-  ``seq2seq.caption.clips`` when it is installed, else from the labelled clips of
-  ``seq2seq.video.synth`` ("a shape appears , moves , changes and leaves").
+- ``captioned_clips``: clips (.mp4) of ``seq2seq.caption.clips`` with captions of what happens
+  in them, in order ("a red circle appears, moves, turns striped and blue and leaves to the left").
 """
 
 from __future__ import annotations
 
-import json
 import sys
 from pathlib import Path
-
-from seq2seq.checkpoint import atomic_write
-
-EVENTS = {"appear": "appears", "move": "moves", "change": "changes", "leave": "leaves"}
 
 
 def captioned_images(folder: Path, count: int, seed: int, size: int, max_things: int) -> list[tuple[Path, list[str]]]:
@@ -31,32 +25,16 @@ def captioned_images(folder: Path, count: int, seed: int, size: int, max_things:
     return [(path, describe(scene)) for path, scene in scenes]
 
 
-def story(labels: list[str]) -> list[str]:
-    """References of a labelled clip: its events in order, said three ways."""
-    events = []
-    for label in labels:
-        if label in EVENTS and (not events or events[-1] != EVENTS[label]):
-            events.append(EVENTS[label])
-    said = ", ".join(events[:-1]) + " and " + events[-1] if len(events) > 1 else events[0]
-    return [f"a shape {said}", f"something {said}", "a shape " + " then ".join(events)]
-
-
 def captioned_clips(folder: Path, count: int, seed: int) -> list[tuple[Path, list[str]]]:
-    """``count`` clips in ``folder`` with their reference captions (written when missing)."""
-    index = folder / "captions.json"
+    """``count`` clips of ``seq2seq.caption.clips`` in ``folder`` with their reference captions
+    (written when its ``clips.jsonl`` does not list that many)."""
+    from seq2seq.caption.clips import write_captioned_clips
+    from seq2seq.caption.formats import read_captions
+
+    index = folder / "clips.jsonl"
     if index.is_file():
-        listed = json.loads(index.read_text(encoding="utf-8"))
-        if len(listed) == count and all((folder / name).is_file() for name in listed):
-            return [(folder / name, caps) for name, caps in listed.items()]
+        items = read_captions(index, "jsonl")
+        if len(items) == count:
+            return [(item.media, list(item.captions)) for item in items]
     print(f"caption: writing {count} clips into {folder}", file=sys.stderr)
-    try:
-        from seq2seq.caption.clips import write_captioned_clips
-
-        clips = write_captioned_clips(folder, count, seed=seed)
-    except ImportError:
-        from seq2seq.video.synth import write_clips
-
-        clips = [(c.video, story(c.labels)) for c in write_clips(folder, count, seed=seed, size=64, fps=8)]
-    listed = {Path(p).name: list(caps) for p, caps in clips}
-    atomic_write(index, lambda f: f.write((json.dumps(listed, indent=1) + "\n").encode("utf-8")))
-    return [(Path(p), list(caps)) for p, caps in clips]
+    return write_captioned_clips(folder, count, seed=seed)

@@ -48,7 +48,9 @@ class CaptionData(Section):
     valid: str = key("", "`files`: the caption file of the validation items (may be the training file)")
     train_split: str = key("", "`files`: keep the items of this split (Karpathy `train`); empty: all of the file")
     valid_split: str = key("", "`files`: the validation items' split (Karpathy `val`); empty: all of the file")
-    format: str = key("auto", "`files`: the caption file's format (auto: from its content)")
+    format: Literal["auto", "coco", "karpathy", "msrvtt", "csv", "tsv", "jsonl"] = key(
+        "auto", "`files`: the caption file's format (auto: from its suffix and keys; docs/caption.md)"
+    )
     media_root: str = key("", "`files`: the folder the caption file's media names are relative to")
     generated_train: int = key(2000, "generated: training images or clips", min=1)
     generated_valid: int = key(200, "generated: validation images or clips", min=1)
@@ -68,7 +70,7 @@ class CaptionTask(Task):
     Data = CaptionData
     kinds = ("captioner", "encoder_decoder")
     metrics = {"loss": "min", "bleu1": "max", "bleu2": "max", "bleu3": "max", "bleu4": "max", "chrf": "max",
-               "exact": "max"}  # fmt: skip
+               "cider": "max", "exact": "max"}  # fmt: skip
     search_keys = frozenset({"beam_size", "length_penalty", "max_len_offset", "nbest", "min_length",
                              "block_ngram_repeat"})  # fmt: skip
 
@@ -149,18 +151,15 @@ class CaptionTask(Task):
     def from_file(self, split: str) -> tuple[list[Path], list[list[str]]]:
         """The items of a caption file (``seq2seq.caption.formats``) of one split; a clip segment
         (start, end) is not cut out: its whole clip is captioned."""
-        from seq2seq.caption.formats import read_captions
+        from seq2seq.caption.formats import SPLITS, read_captions
 
         d = self.cfg.data
         path, wanted = (d.train, d.train_split) if split == "train" else (d.valid, d.valid_split)
-        items = [i for i in read_captions(path, d.format, d.media_root or None) if not wanted or i.split == wanted]
+        items = read_captions(path, d.format, d.media_root or None)
+        if wanted:
+            items = [i for i in items if i.split == SPLITS.get(wanted, wanted)]
         if not items:
-            raise CaptionDataError(f"{path}: no items{f' of split {wanted!r}' if wanted else ''}; check "
-                                   f"data.{split}_split")  # fmt: skip
-        missing = [i.media for i in items if not Path(i.media).is_file()]
-        if missing:
-            raise CaptionDataError(f"{path}: names {len(missing)} media file(s) that do not exist, first "
-                                   f"{missing[0]}; set data.media_root to their folder")  # fmt: skip
+            raise CaptionDataError(f"{path}: no items of split {wanted!r}; check data.{split}_split")
         kinds = {media_of(i.media) for i in items}
         if len(kinds) > 1:
             raise CaptionDataError(f"{path}: mixes images and clips; caption one kind per model")
@@ -306,16 +305,7 @@ def exact(hyps: list[str], refs: list[list[str]]) -> float:
 
 
 def caption_scores(hyps: list[str], refs: list[list[str]]) -> dict[str, float]:
-    """BLEU-1..4 and chrF of ``hyps`` against all references of each (``seq2seq.caption.metrics``
-    when present; sacreBLEU with one reference stream per reference otherwise)."""
-    try:
-        from seq2seq.caption.metrics import caption_scores as scores
-    except ImportError:
-        from sacrebleu.metrics import BLEU, CHRF
+    """BLEU-1..4, chrF and CIDEr-D of ``hyps`` against all references of each (``seq2seq.caption.metrics``)."""
+    from seq2seq.caption.metrics import caption_scores as scores
 
-        most = max(len(r) for r in refs)
-        # Items with fewer references repeat their first: a repeated reference changes no count.
-        streams = [[r[k] if k < len(r) else r[0] for r in refs] for k in range(most)]
-        out = {f"bleu{n}": BLEU(max_ngram_order=n).corpus_score(hyps, streams).score for n in range(1, 5)}
-        return {**out, "chrf": CHRF().corpus_score(hyps, streams).score}
     return scores(hyps, refs)

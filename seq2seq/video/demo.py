@@ -25,8 +25,12 @@ CROP = 1.0  # the whole frame: objects leave through its border, which the weigh
 FPS = 8.0
 
 
-def demo(out: Path, device: str) -> dict[str, str]:
-    """Generate, extract, train, label; returns {what: path} of the outputs."""
+def demo(
+    out: Path, device: str, clips: tuple[int, int, int] = (TRAIN_CLIPS, VALID_CLIPS, TEST_CLIPS), overrides=()
+) -> dict[str, str]:
+    """Generate, extract, train, label; returns {what: path} of the outputs. ``clips``: how many
+    training, validation and test clips; ``overrides``: ``--set`` overrides of the recipe (a
+    smaller run for the tests)."""
     import torch
 
     from seq2seq.inference import load_model
@@ -41,9 +45,10 @@ def demo(out: Path, device: str) -> dict[str, str]:
     root = out / "video"
     shutil.rmtree(root, ignore_errors=True)
     started = time.perf_counter()
-    train = write_clips(root / "clips" / "train", TRAIN_CLIPS, seed=TRAIN_SEED, size=CLIP_SIZE)
-    valid = write_clips(root / "clips" / "valid", VALID_CLIPS, seed=90_000, size=CLIP_SIZE)
-    test = write_clips(root / "clips" / "test", TEST_CLIPS, seed=95_000, size=CLIP_SIZE)
+    n_train, n_valid, n_test = clips
+    train = write_clips(root / "clips" / "train", n_train, seed=TRAIN_SEED, size=CLIP_SIZE)
+    valid = write_clips(root / "clips" / "valid", n_valid, seed=90_000, size=CLIP_SIZE)
+    test = write_clips(root / "clips" / "test", n_test, seed=95_000, size=CLIP_SIZE)
     took = time.perf_counter() - started
     print(f"  generated {len(train)} training, {len(valid)} validation and {len(test)} test clips in {took:.0f} s")
 
@@ -59,7 +64,7 @@ def demo(out: Path, device: str) -> dict[str, str]:
     run = root / "model"
     cfg = load_config(
         "video/demo",
-        [f"data.root={data}", f"train.out_dir={run}", f"train.device={device}"],
+        [f"data.root={data}", f"train.out_dir={run}", f"train.device={device}", *overrides],
     )
     started = time.perf_counter()
     with torch.random.fork_rng():
