@@ -65,7 +65,7 @@ def cmd_caption(args: argparse.Namespace) -> int:
         if media_of(f) != model.task.media:
             raise CaptionDataError(f"{f}: the model captions {model.task.media}s, not {media_of(f)}s")
     feats = model.features(files)
-    results = model.caption(feats, args.beam, max(args.nbest or 1, 1) if args.nbest else None, args.length_penalty)
+    results = model.caption(feats, args.beam, args.nbest, args.length_penalty)
     lines, best = [], []
     for path, result in zip(files, results, strict=True):
         best.append(result if isinstance(result, str) else result[0][0])

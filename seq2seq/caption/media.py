@@ -45,7 +45,7 @@ def no_frames(path: str | Path) -> CaptionDataError:
     return CaptionDataError(f"{path}: no frames could be decoded from this clip; give a clip with video frames")
 
 
-def cached(paths: Sequence[Path], media: Media, folder: Path, spec: Extraction, device: str = "cpu",
+def cached(paths: Sequence[Path], media: Media, folder: Path, spec: Extraction, device: str = "auto",
            expected: dict | None = None) -> tuple[list[np.ndarray], dict]:  # fmt: skip
     """The (steps, dim) float16 features of every file, extracted into ``folder`` once; returns
     them and the folder's extraction record. ``expected``: a checkpoint's record, which the
@@ -57,16 +57,17 @@ def cached(paths: Sequence[Path], media: Media, folder: Path, spec: Extraction, 
         raise CaptionDataError(f"{missing[0]}: no such {media} file ({len(missing)} of {len(paths)} missing)")
     if expected:
         check_same(read_extraction(folder) or asdict(spec), expected, str(folder), "the captioner")
+    dev = _device(device)
     if media == "image":
         from seq2seq.vision.grid import extract_images, load_grid
 
-        files = extract_images(list(paths), folder, spec, device, progress=sys.stderr.isatty())
+        files = extract_images(list(paths), folder, spec, str(dev), progress=sys.stderr.isatty())
         feats = [load_grid(files[Path(p)]).astype(np.float16) for p in paths]
     else:
         from seq2seq.video.decode import unique_names
         from seq2seq.video.features import Extractor, extract
 
-        report = extract(list(paths), folder, Extractor(spec, _device(device)), float16=True,
+        report = extract(list(paths), folder, Extractor(spec, dev), float16=True,
                          progress=sys.stderr.isatty())  # fmt: skip
         if report.failed:
             clip, why = next(iter(report.failed.items()))
@@ -81,7 +82,7 @@ def cached(paths: Sequence[Path], media: Media, folder: Path, spec: Extraction, 
     return feats, read_extraction(folder) or {}
 
 
-def fresh(paths: Sequence[Path], spec: Extraction, device: str = "cpu") -> list[np.ndarray]:
+def fresh(paths: Sequence[Path], spec: Extraction, device: str = "auto") -> list[np.ndarray]:
     """(steps, dim) float32 features of images or clips for inference, nothing written."""
     out: list[np.ndarray] = []
     grid = clips = None
@@ -108,8 +109,7 @@ def fresh(paths: Sequence[Path], spec: Extraction, device: str = "cpu") -> list[
 
 
 def _device(device: str):
-    import torch
-
+    """``auto``: a GPU when there is one."""
     from seq2seq.runtime import resolve_device
 
-    return resolve_device(device) if device == "auto" else torch.device(device)
+    return resolve_device(device)

@@ -108,8 +108,7 @@ class CaptionTask(Task):
             return self.splits[split]
         paths, refs = self.media_and_captions(split)
         folder = self.features_folder()
-        feats, record = cached(paths, self.media, folder, self.spec(), self.cfg.train.device if
-                               self.cfg.train.device != "auto" else "cpu", self.extraction or None)  # fmt: skip
+        feats, record = cached(paths, self.media, folder, self.spec(), self.cfg.train.device, self.extraction or None)
         self.extraction = self.extraction or record
         self.splits[split] = (feats, [[normalise(r) for r in rs] for rs in refs])
         self.paths[split] = list(paths)
