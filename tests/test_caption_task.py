@@ -123,3 +123,26 @@ def test_a_caption_file_naming_missing_images_is_one_line(caption_run, tmp_path,
             "--set", f"data.root={tmp_path / 'data'}"]  # fmt: skip
     assert main(args) == 2
     one_error_line(capsys, "gone.png")
+
+
+def test_a_caption_file_trains_and_its_splits_are_kept(caption_run, tmp_path, capsys):
+    """A TSV of media<TAB>caption<TAB>split lines: the train lines train, the valid ones validate."""
+    from seq2seq.api import load
+    from seq2seq.vision.scenes import read_scenes
+
+    _, _, images = caption_run
+    scenes = read_scenes(images)
+    lines = ["media\tcaption\tsplit"]
+    for k, (path, scene) in enumerate(scenes[:24]):
+        lines += [f"{path.name}\t{ref}\t{'valid' if k < 6 else 'train'}" for ref in describe(scene)[:2]]
+    tsv = tmp_path / "captions.tsv"
+    tsv.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    args = ["train", "caption/demo", "--out", str(tmp_path / "run"), "--device", "cpu", "--set", "data.source=files",
+            "--set", f"data.train={tsv}", "--set", f"data.valid={tsv}", "--set", "data.train_split=train",
+            "--set", "data.valid_split=val", "--set", f"data.media_root={images}", "--set", "data.image_size=128",
+            "--set", f"data.root={tmp_path / 'data'}", "--set", "train.max_steps=2",
+            "--set", "train.progress=false"]  # fmt: skip
+    assert main(args) == 0
+    model = load(tmp_path / "run" / "best.pt", "cpu")
+    assert len(model.task.read_split("train")[0]) == 18 and len(model.task.read_split("valid")[0]) == 6
+    assert isinstance(model.caption(scenes[0][0]), str)

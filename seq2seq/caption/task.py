@@ -124,24 +124,26 @@ class CaptionTask(Task):
         d = self.cfg.data
         if d.source == "files":
             return Path(d.root) / "files" / "media"
-        kind = "images" if d.source == "generated-images" else "clips"
-        size = f"-{d.image_size}px" if d.source == "generated-images" else ""
-        return Path(d.root) / f"{kind}{size}-{d.max_things}things-seed{d.seed}" / "media"
+        if d.source == "generated-clips":
+            return Path(d.root) / f"clips-seed{d.seed}" / "media"
+        return Path(d.root) / f"images-{d.image_size}px-{d.max_things}things-seed{d.seed}" / "media"
 
     def media_and_captions(self, split: str) -> tuple[list[Path], list[list[str]]]:
         d = self.cfg.data
         if split not in ("train", "valid"):
             raise ConfigError(f"split '{split}': the caption task has train and valid")
         count = d.generated_train if split == "train" else d.generated_valid
-        seed = d.seed * 1000 + (0 if split == "train" else 1)
         folder = self.generated_folder() / f"{split}-{count}"
         if d.source == "generated-images":
             from seq2seq.caption.generated import captioned_images
 
+            seed = d.seed * 1000 + (0 if split == "train" else 1)  # one random stream per split
             items = captioned_images(folder, count, seed, d.image_size or 224, d.max_things)
         elif d.source == "generated-clips":
             from seq2seq.caption.generated import captioned_clips
 
+            # clip i has seed + i: the validation clips' seeds start far past the training ones'
+            seed = d.seed * 1_000_000 + (0 if split == "train" else 500_000)
             items = captioned_clips(folder, count, seed)
         else:
             return self.from_file(split)
@@ -150,11 +152,18 @@ class CaptionTask(Task):
     def from_file(self, split: str) -> tuple[list[Path], list[list[str]]]:
         """The items of a caption file (``seq2seq.caption.formats``) of one split; a clip segment
         (start, end) is not cut out: its whole clip is captioned."""
-        from seq2seq.caption.formats import SPLITS, read_captions
+        from seq2seq.caption.formats import SPLITS, CaptionFileError, read_captions
 
         d = self.cfg.data
         path, wanted = (d.train, d.train_split) if split == "train" else (d.valid, d.valid_split)
-        items = read_captions(path, d.format, d.media_root or None)
+        try:
+            items = read_captions(path, d.format, d.media_root or None)
+        except CaptionFileError as e:
+            if "no split in its entries" not in str(e):
+                raise
+            # a file whose entries and name say no split (a COCO file renamed, a TSV): it is all
+            # of the split it is given for (data.train or data.valid)
+            items = read_captions(path, d.format, d.media_root or None, split=split)
         if wanted:
             items = [i for i in items if i.split == SPLITS.get(wanted, wanted)]
         if not items:
