@@ -1,7 +1,7 @@
 """``make caption-demo``: captioning generated scenes (docs/caption.md). Draws the scenes, extracts
 their grid features once (cached under data/caption), trains the attention captioner of
 ``caption/demo``, captions a few validation images beside their first reference and draws one
-image's attention per word. About ten minutes on one CPU core, so not part of ``make demo``."""
+image's attention per word. About six minutes on one CPU core, so not part of ``make demo``."""
 
 from __future__ import annotations
 
