@@ -70,3 +70,31 @@ def test_an_image_given_to_a_clip_model_is_one_line(trained, tmp_path, capsys):
     Image.new("RGB", (32, 32)).save(tmp_path / "still.png")
     assert main(["caption", str(tmp_path / "still.png"), "-m", str(best), "--device", "cpu"]) == 2
     one_error_line(capsys, "still.png", "captions clips, not images")
+
+
+def test_segments_of_one_clip_are_captioned_from_their_own_frames(tmp_path):
+    """MSVD-style rows name a whole video and the seconds each caption describes: each item gets
+    the frames sampled in its segment, and the clip is extracted once."""
+    from seq2seq.caption.task import segment
+    from seq2seq.registry import load_config, make_task
+    from seq2seq.video.synth import write_clip
+
+    clip = write_clip(tmp_path / "vid1.mp4", seed=3, size=32, fps=10)
+    seconds = len(clip.labels) / 10
+    csv = tmp_path / "msvd.csv"
+    rows = [("0", "2", "a shape appears"), ("2", f"{seconds:g}", "it moves and leaves")]
+    csv.write_text(
+        "VideoID,Start,End,Language,Description\n" + "".join(f"vid1,{a},{b},English,{c}\n" for a, b, c in rows)
+    )
+    data = {"source": "files", "train": str(csv), "valid": str(csv), "root": str(tmp_path / "data"), "fps": 2.0,
+            "backbone": "resnet18", "weights": "none", "image_size": 32}  # fmt: skip
+    recipe = tmp_path / "r.toml"
+    recipe.write_text(tomli_w.dumps({**RECIPE, "data": data}), "utf-8")
+    task = make_task(load_config(recipe))
+    feats, refs = task.read_split("train")
+    assert refs == [["a shape appears"], ["it moves and leaves"]]
+    whole = np.concatenate(feats)
+    assert len(feats[0]) == 4 and len(whole) == int(np.ceil(seconds * 2))  # samples at 0, 0.5, 1, 1.5 s; then the rest
+    assert len(list((tmp_path / "data").rglob("features/*.npy"))) == 1
+    with pytest.raises(Exception, match=r"vid1.mp4: the segment 30 s to 40 s has no frame sampled at 2 fps"):
+        segment(whole, (30.0, 40.0), 2.0, clip.video)

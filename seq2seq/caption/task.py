@@ -17,6 +17,8 @@ references.
 
 from __future__ import annotations
 
+import math
+
 import sys
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
@@ -84,6 +86,8 @@ class CaptionTask(Task):
         self.max_len = 0  # words of the longest training caption
         self.splits: dict[str, Split] = {}
         self.paths: dict[str, list[Path]] = {}  # the media files of each split read
+        # (start, end) seconds of each item of a caption file's split: a segment of its clip
+        self.spans: dict[str, list[tuple[float, float] | None]] = {}
         self.pairs: list[tuple[int, list[int]]] = []
 
     @classmethod
@@ -108,8 +112,13 @@ class CaptionTask(Task):
             return self.splits[split]
         paths, refs = self.media_and_captions(split)
         folder = self.features_folder()
-        feats, record = cached(paths, self.media, folder, self.spec(), self.cfg.train.device, self.extraction or None)
+        unique = list(dict.fromkeys(paths))  # a clip with several captioned segments is extracted once
+        found, record = cached(unique, self.media, folder, self.spec(), self.cfg.train.device, self.extraction or None)
         self.extraction = self.extraction or record
+        of = dict(zip(unique, found, strict=True))
+        spans = self.spans.get(split) or [None] * len(paths)
+        fps = self.spec().fps
+        feats = [of[p] if span is None else segment(of[p], span, fps, p) for p, span in zip(paths, spans, strict=True)]
         self.splits[split] = (feats, [[normalise(r) for r in rs] for rs in refs])
         self.paths[split] = list(paths)
         return self.splits[split]
@@ -150,8 +159,9 @@ class CaptionTask(Task):
         return [p for p, _ in items], [c for _, c in items]
 
     def from_file(self, split: str) -> tuple[list[Path], list[list[str]]]:
-        """The items of a caption file (``seq2seq.caption.formats``) of one split; a clip segment
-        (start, end) is not cut out: its whole clip is captioned."""
+        """The items of a caption file (``seq2seq.caption.formats``) of one split; an item with a
+        start and end (a segment of a longer clip, as MSVD's) is captioned from that segment's
+        frames only (``segment``)."""
         from seq2seq.caption.formats import SPLITS, CaptionFileError, read_captions
 
         d = self.cfg.data
@@ -172,6 +182,7 @@ class CaptionTask(Task):
         if len(kinds) > 1:
             raise CaptionDataError(f"{path}: mixes images and clips; caption one kind per model")
         self.media = kinds.pop()
+        self.spans[split] = [None if i.start is None else (i.start, i.end) for i in items]
         return [Path(i.media) for i in items], [list(i.captions) for i in items]
 
     def prepare(self, restored: dict[str, Any] | None = None) -> Dims:
@@ -304,6 +315,20 @@ class CaptionTask(Task):
         return {"captions": f"{len(self.vocab)} words, at most {self.max_len} in training",
                 "features": Extraction.from_dict(self.extraction).describe(), "media": f"{self.media}s",
                 "trained on": self.cfg.data.train or self.cfg.data.source}  # fmt: skip
+
+
+def segment(feats: np.ndarray, span: tuple[float, float | None], fps: float, path: Path) -> np.ndarray:
+    """The rows of a clip's features (steps, dim) sampled in [start, end) seconds: sample k is at
+    k / fps from the clip's first frame (``seq2seq.video.decode.Frames``); ``end`` None: to the
+    clip's end."""
+    start, end = span
+    first = math.ceil(start * fps - 1e-9)
+    last = len(feats) if end is None else math.ceil(end * fps - 1e-9)
+    if last <= first or first >= len(feats):
+        until = "its end" if end is None else f"{end:g} s"
+        raise CaptionDataError(f"{path}: the segment {start:g} s to {until} has no frame sampled at {fps:g} fps "
+                               f"(the clip has {len(feats) / fps:.1f} s of them); check the caption file's times")  # fmt: skip
+    return feats[first:last]
 
 
 def exact(hyps: list[str], refs: list[list[str]]) -> float:
