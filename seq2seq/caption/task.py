@@ -18,7 +18,6 @@ references.
 from __future__ import annotations
 
 import math
-
 import sys
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
@@ -326,8 +325,10 @@ def segment(feats: np.ndarray, span: tuple[float, float | None], fps: float, pat
     last = len(feats) if end is None else math.ceil(end * fps - 1e-9)
     if last <= first or first >= len(feats):
         until = "its end" if end is None else f"{end:g} s"
-        raise CaptionDataError(f"{path}: the segment {start:g} s to {until} has no frame sampled at {fps:g} fps "
-                               f"(the clip has {len(feats) / fps:.1f} s of them); check the caption file's times")  # fmt: skip
+        raise CaptionDataError(
+            f"{path}: the segment {start:g} s to {until} has no frame sampled at {fps:g} fps "
+            f"(the clip has {len(feats) / fps:.1f} s of them); check the caption file's times"
+        )
     return feats[first:last]
 
 
