@@ -80,3 +80,12 @@ def test_a_torchvision_backbone_gives_its_last_feature_map(images):
     extractor = GridExtractor(grid_spec("resnet18", "none", size=64))
     assert extractor.grid == (2, 2) and extractor.dim == 512
     assert extractor.image(images[0]).shape == (4, 512)
+
+
+def test_an_images_features_name_does_not_depend_on_the_others(images):
+    from seq2seq.vision.grid import feature_names
+
+    alone = feature_names(images[:1])
+    together = feature_names(images)
+    assert alone[images[0]] == together[images[0]]
+    assert len(set(together.values())) == len(images)

@@ -6,15 +6,15 @@ packaged ImageNet EfficientNet-Lite0 by default (offline), or a torchvision back
 ``weights``. EfficientNet-Lite0 has stride 32: 224 px pictures give 7 x 7 cells of 1280 features,
 128 px give 4 x 4.
 
-``extract_images`` writes one ``features/NAME.npy`` (cells, dim) float16 per image into a folder,
+``extract_images`` writes one ``features/NAME-HASH.npy`` (cells, dim) float16 per image into a folder,
 with ``extraction.json`` (how they were made, refused if it differs) and ``sources.json`` (which
 file each came from), and skips images already extracted unchanged.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
-import os
 from collections.abc import Sequence
 from dataclasses import replace
 from pathlib import Path
@@ -89,15 +89,14 @@ class GridExtractor:
 
 
 def feature_names(images: Sequence[Path]) -> dict[Path, str]:
-    """A distinct features name per image: its path relative to the images' common folder, without
-    the suffix (``a/cat.png`` and ``b/cat.png`` stay apart as ``a/cat`` and ``b/cat``)."""
-    paths = [Path(p).resolve() for p in images]
-    if not paths:
-        return {}
-    root = Path(os.path.commonpath([p.parent for p in paths]))
+    """A features name per image that depends on that image alone: its file name and a short hash
+    of its folder (``cat-1a2b3c4d``), so ``a/cat.png`` and ``b/cat.png`` stay apart, and an image
+    keeps its name whatever other images are extracted with it (a cache shared by splits)."""
     names = {}
-    for original, path in zip(images, paths, strict=True):
-        names[Path(original)] = path.relative_to(root).with_suffix("").as_posix()
+    for image in images:
+        path = Path(image).resolve()
+        folder = hashlib.sha1(str(path.parent).encode("utf-8")).hexdigest()[:8]
+        names[Path(image)] = f"{path.stem}-{folder}"
     return names
 
 
