@@ -26,6 +26,7 @@ TASKS: dict[str, str] = {
     "music": "seq2seq.music.task:MusicTask",
     "text": "seq2seq.text.task:TextTask",
     "classify": "seq2seq.classify.task:ClassifyTask",
+    "vqa": "seq2seq.vqa.task:VqaTask",
 }
 # Each task's command module: its sub-commands (``register``) and its ``evaluate`` handler.
 COMMANDS: dict[str, str] = {
@@ -34,6 +35,7 @@ COMMANDS: dict[str, str] = {
     "music": "seq2seq.music.cli",
     "text": "seq2seq.text.cli",
     "classify": "seq2seq.classify.cli",
+    "vqa": "seq2seq.vqa.cli",
 }
 
 
