@@ -8,7 +8,7 @@ PIP_FLAGS ?= -q --disable-pip-version-check
 OUT ?= runs
 
 .PHONY: setup test test-fast demo lint docs bench bench-peers clean video-demo translate-demo music-demo text-demo \
-        classify-demo classify-gtea \
+        classify-demo classify-gtea vqa-demo \
         translate-multi30k music-jsb music-nade video-gtea video-cv
 
 setup: $(STAMP)
@@ -69,6 +69,9 @@ text-demo: $(STAMP)
 
 classify-demo: $(STAMP)
 	$(BIN)/python -m seq2seq demo --only classify --out $(OUT)/demo
+
+vqa-demo: $(STAMP)
+	$(BIN)/python -m seq2seq demo --only vqa --out $(OUT)/demo
 
 $(JSB_MAT):
 	$(BIN)/python datasets/prepare_polyphonic.py --dataset jsb --from "$(JSB_FROM)" --out $(dir $(JSB_MAT))

@@ -15,13 +15,10 @@ import torch
 
 from seq2seq.config import ConfigError
 from seq2seq.registry import load_config
-from seq2seq.trainer import Trainer
 from seq2seq.vision.scenes import Scene, Thing, random_scene
 from seq2seq.vqa.data import VqaDataError, read_questions
 from seq2seq.vqa.questions import TYPES, ask, candidates
 from tests.helpers import one_error_line
-
-SMALL = ["train.device=cpu", "train.progress=false", "train.log_every=1000", "train.log_examples=0"]
 
 
 def test_questions_are_asked_only_when_their_answer_is_defined():
@@ -54,24 +51,8 @@ def test_answers_are_balanced_and_held_out_pairs_never_asked():
         assert best < chance + 0.06, (kind, best)
 
 
-@pytest.fixture(scope="module")
-def runs(tmp_path_factory):
-    """The demo recipes on 100 generated training scenes with 3 questions of each type (~1100
-    questions; 192 px, a 6 x 6 grid): the image model and the question-only baseline, the
-    features extracted once for both."""
-    root = tmp_path_factory.mktemp("vqa")
-    data = [f"data.root={root / 'data'}", "data.generated_train=100", "data.generated_valid=30",
-            "data.generated_test=30", "data.questions_per_type=3"]  # fmt: skip
-    image = Trainer.from_config(load_config("vqa/demo", [*SMALL, *data, f"train.out_dir={root / 'image'}",
-                                                         "train.epochs=10"]))  # fmt: skip
-    summary = image.fit()
-    blind = Trainer.from_config(load_config("vqa/question_only", [*SMALL, *data, f"train.out_dir={root / 'blind'}",
-                                                                  "train.epochs=5"]))  # fmt: skip
-    return root, summary, blind.fit()
-
-
-def test_the_image_model_learns_and_the_question_alone_does_not(runs):
-    root, image, blind = runs
+def test_the_image_model_learns_and_the_question_alone_does_not(vqa_runs):
+    root, image, blind = vqa_runs
     looked = json.loads((root / "image" / "test_scores.json").read_text())
     guessed = json.loads((root / "blind" / "test_scores.json").read_text())
     assert looked["accuracy"] >= 0.45 and guessed["accuracy"] <= 0.32, (looked, guessed)
@@ -81,11 +62,11 @@ def test_the_image_model_learns_and_the_question_alone_does_not(runs):
         assert looked[f"accuracy_{kind}"] >= guessed[f"accuracy_{kind}"] + 0.15, (kind, looked, guessed)
 
 
-def test_attention_weights_sum_to_one_over_the_cells(runs):
+def test_attention_weights_sum_to_one_over_the_cells(vqa_runs):
     from seq2seq.api import load
 
-    model = load(runs[0] / "image" / "best.pt", "cpu")
-    image = sorted((runs[0] / "data" / "test").glob("*.png"))[0]
+    model = load(vqa_runs[0] / "image" / "best.pt", "cpu")
+    image = sorted((vqa_runs[0] / "data" / "test").glob("*.png"))[0]
     weights = model.attention(image, "what colour is the square?")
     assert weights.shape == (2, 6, 6)  # two hops over the 6 x 6 grid
     assert np.allclose(weights.reshape(2, -1).sum(-1), 1.0, atol=1e-5) and (weights >= 0).all()
@@ -96,12 +77,12 @@ def test_attention_weights_sum_to_one_over_the_cells(runs):
     assert torch.allclose(full.sum(-1), torch.ones(5, 2), atol=1e-5)
 
 
-def test_answer_cli_on_image_files_as_the_api(runs, tmp_path, capsys):
+def test_answer_cli_on_image_files_as_the_api(vqa_runs, tmp_path, capsys):
     from seq2seq.api import load
     from seq2seq.cli import main
 
-    ckpt = str(runs[0] / "image" / "best.pt")
-    image = sorted((runs[0] / "data" / "test").glob("*.png"))[1]
+    ckpt = str(vqa_runs[0] / "image" / "best.pt")
+    image = sorted((vqa_runs[0] / "data" / "test").glob("*.png"))[1]
     capsys.readouterr()
     plot = tmp_path / "attention.png"
     assert main(["answer", str(image), "What colour is the Thing at the top left?", "-m", ckpt,
@@ -132,11 +113,11 @@ def test_answer_cli_on_image_files_as_the_api(runs, tmp_path, capsys):
         (lambda d, img: [str(img)], "a question about"),
     ],
 )
-def test_answer_cli_bad_inputs(runs, tmp_path, capsys, args, message):
+def test_answer_cli_bad_inputs(vqa_runs, tmp_path, capsys, args, message):
     from seq2seq.cli import main
 
     (tmp_path / "broken.png").write_bytes(b"not a png")
-    image = sorted((runs[0] / "data" / "test").glob("*.png"))[0]
+    image = sorted((vqa_runs[0] / "data" / "test").glob("*.png"))[0]
     (tmp_path / "missing.jsonl").write_text(
         json.dumps({"image": str(image), "question": "where is it?"})
         + "\n"
@@ -144,7 +125,7 @@ def test_answer_cli_bad_inputs(runs, tmp_path, capsys, args, message):
         + "\n"
     )
     capsys.readouterr()
-    assert main(["answer", *args(tmp_path, image), "-m", str(runs[0] / "image" / "best.pt")]) == 2
+    assert main(["answer", *args(tmp_path, image), "-m", str(vqa_runs[0] / "image" / "best.pt")]) == 2
     one_error_line(capsys, message)
 
 
