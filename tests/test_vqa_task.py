@@ -182,3 +182,20 @@ def test_vqa_recipes_are_checked():
         load_config("vqa/demo", ["model.pooling=mean"])
     with pytest.raises(ConfigError, match="'red cube' is not a colour and a shape"):
         load_config("vqa/demo", ["data.held_out=red cube"])
+
+
+def test_features_made_otherwise_are_refused(vqa_runs, tmp_path, capsys):
+    """A checkpoint scores its data only with features made as in its training: here the
+    checkpoint claims 160 px pictures, the features folder it names holds 192 px ones."""
+    from seq2seq.checkpoint import load, save
+    from seq2seq.cli import main
+
+    payload = load(vqa_runs[0] / "image" / "best.pt")
+    payload["task_state"]["extraction"]["size"] = 160
+    payload["config"]["data"]["features"] = str(vqa_runs[0] / "data" / "grid-efficientnet_lite0-192")
+    save(tmp_path / "other.pt", payload)
+    capsys.readouterr()
+    assert main(["evaluate", "-m", str(tmp_path / "other.pt"), "--split", "test"]) == 2
+    one_error_line(capsys, "features made with size 192 (wants 160)")
+    assert main(["info", "-m", str(vqa_runs[0] / "image" / "best.pt")]) == 0
+    assert "image features" in capsys.readouterr().out

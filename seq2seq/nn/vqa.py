@@ -22,6 +22,7 @@ be guessed without looking.
 from __future__ import annotations
 
 import math
+from typing import TYPE_CHECKING
 
 import torch
 from torch import Tensor, nn
@@ -29,6 +30,9 @@ from torch import Tensor, nn
 from seq2seq.config import ModelConfig
 from seq2seq.nn.attention import Attention
 from seq2seq.nn.pooling import Pooling
+
+if TYPE_CHECKING:
+    from seq2seq.nn.models import Dims
 
 
 def cell_positions(cells: int, device: torch.device) -> Tensor:
@@ -47,7 +51,7 @@ class QuestionAnswerer(nn.Module):
 
     kind = "vqa"
 
-    def __init__(self, cfg: ModelConfig, dims, reference: bool = False) -> None:
+    def __init__(self, cfg: ModelConfig, dims: Dims, reference: bool = False) -> None:
         super().__init__()
         from seq2seq.nn.models import encoder
 

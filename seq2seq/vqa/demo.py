@@ -1,6 +1,6 @@
 """``make vqa-demo``: learn the generated scenes' questions (``seq2seq.vqa.questions``), then the
-question-only baseline on the same data, answer a few questions about unseen test scenes and draw
-where one of them looked. Offline, a few minutes on one CPU core (most of it drawing the scenes
+question-only baseline on the same data, answer a question of each type about an unseen test scene
+and draw where its position question looked. Offline, a few minutes on one CPU core (most of it drawing the scenes
 and embedding them, once: a second run reuses both)."""
 
 from __future__ import annotations
@@ -8,17 +8,9 @@ from __future__ import annotations
 import shutil
 from pathlib import Path
 
-SHOWN = (
-    "what colour is the thing at the top left?",
-    "what shape is at the centre?",
-    "how many red things are there?",
-    "where is the circle?",
-)
-
 
 def demo(out: Path, device: str) -> dict[str, str]:
     from seq2seq.api import load, train
-    from seq2seq.checkpoint import atomic_write
     from seq2seq.registry import load_config
 
     run, blind = out / "vqa", out / "vqa-question-only"
@@ -34,13 +26,27 @@ def demo(out: Path, device: str) -> dict[str, str]:
     for kind in looked["questions"]:
         if kind != "all":
             print(f"    {kind:<9} {looked[f'accuracy_{kind}']:.3f}  vs  {guessed[f'accuracy_{kind}']:.3f}")
-    image = sorted((out / "vqa-scenes" / "test").glob("*.png"))[0]
-    lines = [f"{image.name}\t{q}\t{a}\t{p:.3f}" for q, (a, p) in zip(SHOWN, model.answer([image] * 4, list(SHOWN)),
-                                                                       strict=True)]  # fmt: skip
-    for line in lines:
-        print("  " + line)
-    atomic_write(run / "examples.txt", lambda f: f.write(("\n".join(lines) + "\n").encode("utf-8")))
-    plot = model.plot_attention(image, SHOWN[3], run / "attention.png")
+    examples, plot = show(model, out / "vqa-scenes" / "test.jsonl", run)
     return {**{f"vqa {k}": v for k, v in summary.get("outputs", {}).items()},
-            "vqa examples": str(run / "examples.txt"), "vqa attention": str(plot),
+            "vqa examples": str(examples), "vqa attention": str(plot),
             "vqa question-only test scores": str(blind / "test_scores.json")}  # fmt: skip
+
+
+def show(model, questions: Path, run: Path) -> tuple[Path, Path]:
+    """Answer a question of each type about the first test scene that has all four, beside the
+    truth (printed and written to RUN/examples.txt), and draw where its position question looked
+    (RUN/attention.png)."""
+    from seq2seq.checkpoint import atomic_write
+    from seq2seq.vqa.data import read_questions
+
+    asked = read_questions(questions)
+    image = next(q.image for q in asked if len({a.type for a in asked if a.image == q.image}) == 4)
+    shown = list({q.type: q for q in asked if q.image == image}.values())
+    answers = model.answer([q.image for q in shown], [q.question for q in shown])
+    lines = []
+    for q, (answer, p) in zip(shown, answers, strict=True):
+        lines.append(f"{image.name}\t{q.question}\t{answer}\t{p:.3f}\t(truth: {q.answer})")
+        print("  " + lines[-1])
+    atomic_write(run / "examples.txt", lambda f: f.write(("\n".join(lines) + "\n").encode("utf-8")))
+    where = next(q.question for q in shown if q.type == "position")
+    return run / "examples.txt", model.plot_attention(image, where, run / "attention.png")

@@ -23,7 +23,7 @@ from collections import Counter
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
 import torch
@@ -34,6 +34,9 @@ from seq2seq.nn.models import Dims
 from seq2seq.records import write_json
 from seq2seq.task import Batch, Examples, LossOutput, State, Task, eval_batches, length_batches, pad
 from seq2seq.vqa.data import Asked, VqaDataError, read_questions
+
+if TYPE_CHECKING:
+    from seq2seq.video.features import Extraction
 
 PAD, UNK = 0, 1
 SPECIALS = ("<pad>", "<unk>")
@@ -157,13 +160,15 @@ class VqaTask(Task):
         return {s: Path(getattr(d, s)) for s in SPLITS if getattr(d, s)}
 
     def features_folder(self, files: dict[str, Path]) -> Path:
+        """data.features, or grid-BACKBONE-SIZE beside the training questions."""
         d = self.cfg.data
         if d.features:
             return Path(d.features)
         spec = self.spec()
         return files["train"].parent / f"grid-{spec.backbone}-{spec.size}"
 
-    def spec(self):
+    def spec(self) -> Extraction:
+        """How the grid features are made: the checkpoint's, or the config's for a new run."""
         from seq2seq.video.features import Extraction
         from seq2seq.vision.grid import grid_spec
 
