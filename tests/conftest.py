@@ -38,11 +38,9 @@ def vqa_runs(tmp_path_factory):
 
     root = tmp_path_factory.mktemp("vqa")
     common = ["train.device=cpu", "train.progress=false", "train.log_every=1000", "train.log_examples=0",
-              f"data.root={root / 'data'}", "data.generated_train=100", "data.generated_valid=30",
+              f"data.root={root / 'data'}", "data.generated_train=100", "data.generated_valid=20",
               "data.generated_test=30", "data.questions_per_type=3"]  # fmt: skip
-    image = Trainer.from_config(
-        load_config("vqa/demo", [*common, f"train.out_dir={root / 'image'}", "train.epochs=10"])
-    )
+    image = Trainer.from_config(load_config("vqa/demo", [*common, f"train.out_dir={root / 'image'}", "train.epochs=8"]))
     summary = image.fit()
     blind = load_config("vqa/question_only", [*common, f"train.out_dir={root / 'blind'}", "train.epochs=5"])
     return root, summary, Trainer.from_config(blind).fit()

@@ -15,6 +15,7 @@ import torch
 
 from seq2seq.config import ConfigError
 from seq2seq.registry import load_config
+from seq2seq.trainer import Trainer
 from seq2seq.vision.scenes import Scene, Thing, random_scene
 from seq2seq.vqa.data import VqaDataError, read_questions
 from seq2seq.vqa.questions import TYPES, ask, candidates
@@ -199,3 +200,31 @@ def test_features_made_otherwise_are_refused(vqa_runs, tmp_path, capsys):
     one_error_line(capsys, "features made with size 192 (wants 160)")
     assert main(["info", "-m", str(vqa_runs[0] / "image" / "best.pt")]) == 0
     assert "image features" in capsys.readouterr().out
+
+
+def test_files_source_trains_on_a_csv_and_refuses_unknown_answers(vqa_runs, tmp_path):
+    """The generated questions given back as a user's CSV files (images named by absolute path):
+    the features are the ones already extracted, found by the same names, so nothing is embedded
+    again; a validation answer the training file never had names its line."""
+    data = vqa_runs[0] / "data"
+
+    def csv_of(split: str, rows: int, extra: str = "") -> str:
+        path = tmp_path / f"{split}.csv"
+        lines = [json.loads(line) for line in (data / f"{split}.jsonl").read_text().splitlines()[:rows]]
+        body = "".join(f"{data / q['image']},{q['question']},{q['answer']},{q['type']}\n" for q in lines)
+        path.write_text("image,question,answer,type\n" + body + extra)
+        return str(path)
+
+    common = ["train.device=cpu", "train.progress=false", "train.epochs=1", "data.source=files",
+              f"data.train={csv_of('train', 200)}", f"data.features={data / 'grid-efficientnet_lite0-192'}",
+              f"train.out_dir={tmp_path / 'run'}"]  # fmt: skip
+    trainer = Trainer.from_config(load_config("vqa/demo", [*common, f"data.valid={csv_of('valid', 40)}"]))
+    task = trainer.task
+    assert len(task.dataset()) == 200 and len(task.examples_of("valid")) == 40
+    assert task.encode("What colour is the Zebra?")[-1] == 1  # an unknown word reads as <unk>
+    trainer.fit()
+    assert set(json.loads((tmp_path / "run" / "valid_scores.json").read_text())["questions"]) <= {"all", *TYPES}
+    image = next((data / "valid").glob("*.png"))
+    bad = csv_of("valid", 3, f"{image},what colour is it?,purple,colour\n")
+    with pytest.raises(VqaDataError, match="valid.csv:5: answer 'purple' never occurs in the training questions"):
+        Trainer.from_config(load_config("vqa/demo", [*common, f"data.valid={bad}"]))
