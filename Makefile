@@ -8,7 +8,7 @@ PIP_FLAGS ?= -q --disable-pip-version-check
 OUT ?= runs
 
 .PHONY: setup test test-fast demo lint docs bench bench-peers clean video-demo translate-demo music-demo text-demo \
-        classify-demo classify-gtea vqa-demo \
+        classify-demo classify-gtea caption-demo vqa-demo \
         translate-multi30k music-jsb music-nade video-gtea video-cv
 
 setup: $(STAMP)
@@ -70,6 +70,12 @@ text-demo: $(STAMP)
 classify-demo: $(STAMP)
 	$(BIN)/python -m seq2seq demo --only classify --out $(OUT)/demo
 
+# Captioning generated scenes with attention (docs/caption.md); ~10 minutes on one core.
+caption-demo: $(STAMP)
+	$(BIN)/python -m seq2seq demo --only caption --out $(OUT)/demo
+
+# Visual question answering on generated scenes, with the image and from the question alone
+# (docs/vqa.md); ~6 minutes on one core.
 vqa-demo: $(STAMP)
 	$(BIN)/python -m seq2seq demo --only vqa --out $(OUT)/demo
 

@@ -8,6 +8,7 @@
     roll = seq2seq.load("chords.pt").generate(steps=64)      # a piano roll; roll.to_midi("out.mid")
     text = seq2seq.load("text.pt").generate(primer="The", steps=200)
     label, p = seq2seq.load("classify.pt").classify("the film was not bad")
+    seq2seq.load("caption.pt").caption("scene.png")           # -> "a red circle at the top left"
     answer, p = seq2seq.load("vqa.pt").answer("scene.png", "what colour is the square?")
 
     seq2seq.train("toy/reverse", overrides={"train.epochs": 2}, out="runs/toy")
@@ -284,6 +285,59 @@ class ClassifierModel(Model):
         return task.probabilities(self.model, xs).numpy()
 
 
+# -- captioning ---------------------------------------------------------------------------------
+class CaptionModel(Model):
+    """A caption checkpoint: ``caption`` images or clips (files, features extracted as in training)
+    or (steps, dim) feature arrays, with the core's beam search."""
+
+    def caption(
+        self,
+        inputs: str | Path | np.ndarray | Sequence[str | Path | np.ndarray],
+        beam: int | None = None,
+        nbest: int | None = None,
+        length_penalty: float | None = None,
+    ) -> str | list[str] | list[tuple[str, float]] | list[list[tuple[str, float]]]:
+        """One input (an image or clip file, or a (steps, dim) array of its raw features) -> its
+        caption; a list -> a list. With ``nbest`` > 1 each input gives [(caption, score), ...]."""
+        search = search_options(self.cfg.search, beam_size=beam, nbest=nbest, length_penalty=length_penalty)
+        if search.nbest > search.beam_size:
+            raise UserError(f"nbest {search.nbest}: at most the beam size ({search.beam_size})")
+        one = isinstance(inputs, (str, Path, np.ndarray))
+        results = self.task.caption(self.model, self.features([inputs] if one else list(inputs)), search)
+        out = results if search.nbest > 1 else [hyps[0][0] for hyps in results]
+        return out[0] if one else out
+
+    def features(self, inputs: Sequence[str | Path | np.ndarray]) -> list[np.ndarray]:
+        """(steps, dim) features of each input: files extracted with the checkpoint's settings."""
+        from seq2seq.caption.media import fresh
+
+        dim = self.task.dims.input_dim
+        files = [Path(x) for x in inputs if not isinstance(x, np.ndarray)]
+        made = iter(fresh(files, self.task.spec(), str(self.device)) if files else [])
+        feats = [x if isinstance(x, np.ndarray) else next(made) for x in inputs]
+        for i, f in enumerate(feats):
+            if f.ndim != 2 or f.shape[1] != dim or len(f) == 0:
+                raise UserError(f"input {i + 1}: features of shape {f.shape}; the model takes (steps, {dim}) arrays")
+        return feats
+
+    def attention_plot(
+        self, path: str | Path, out: str | Path, caption: str | None = None, features: np.ndarray | None = None
+    ) -> Path:
+        """The figure of each word's attention (of ``caption``, default the model's own) over the
+        image at ``path`` (or over a clip's frames), written as a PNG at ``out``; ``features``: the
+        file's, when already extracted."""
+        from seq2seq.caption.plots import plot_clip_attention, plot_image_attention
+        from seq2seq.vision.images import picture, read_image
+
+        feats = self.features([path])[0] if features is None else features
+        caption = self.caption(feats, nbest=1) if caption is None else caption
+        weights = self.task.attention(self.model, feats, caption)
+        words = [*caption.split(), "<end>"]
+        if self.task.media == "clip":
+            return plot_clip_attention(words, weights, out, self.task.spec().fps)
+        return plot_image_attention(picture(read_image(path), self.task.spec()), words, weights, out)
+
+
 # -- visual question answering ------------------------------------------------------------------
 class VqaModel(Model):
     """A vqa checkpoint: ``answer`` questions about images (files or (H, W, 3) uint8 RGB arrays),
@@ -368,13 +422,15 @@ HANDLES: dict[str, type[Model]] = {
     "music": MusicModel,
     "text": TextModel,
     "classify": ClassifierModel,
+    "caption": CaptionModel,
     "vqa": VqaModel,
 }
 
 
 def load(path: str | Path, device: str = "auto") -> Model:
     """The checkpoint at ``path`` as the handle of its task (``TranslationModel``, ``VideoModel``,
-    ``MusicModel``, ``TextModel``, ``ClassifierModel``, ``VqaModel``; a ``Model`` for others), on
+    ``MusicModel``, ``TextModel``, ``ClassifierModel``, ``CaptionModel``, ``VqaModel``; a ``Model`` for
+    others), on
     ``device`` ('auto': a GPU when there is one)."""
     loaded = load_model(path, device)
     return HANDLES.get(loaded.cfg.task, Model)(loaded)
@@ -410,5 +466,5 @@ def train(
     return Trainer.from_config(cfg).fit()
 
 
-__all__ = ["ClassifierModel", "Labels", "Model", "MusicModel", "PianoRoll", "TextModel", "TranslationModel",
-           "VideoModel", "VqaModel", "load", "train"]  # fmt: skip
+__all__ = ["CaptionModel", "ClassifierModel", "Labels", "Model", "MusicModel", "PianoRoll", "TextModel",
+           "TranslationModel", "VideoModel", "VqaModel", "load", "train"]  # fmt: skip

@@ -229,7 +229,7 @@ def cmd_info(args: argparse.Namespace) -> int:
     rows = {
         "task": f"{ckpt['task']} ({ckpt['kind']})",
         "model": f"{m.cell} {m.layers}x{m.hidden_size}"
-        + (" bidirectional" if m.bidirectional and m.kind != "language_model" else "")
+        + (" bidirectional" if m.bidirectional and m.kind not in ("language_model", "captioner") else "")
         + f", embeddings {m.embed_dim}, {params:,} parameters",  # fmt: skip
         "sizes": ", ".join(f"{k} {v}" for k, v in ckpt["dims"].items() if v not in (0, "softmax")),
         **loaded.task.describe(),
@@ -332,7 +332,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--only",
         action="append",
-        help="run only these demos (repeatable): video, translation, music, text, classify, vqa, toy",
+        help="run only these demos (repeatable): video, translation, music, text, classify, caption, vqa, toy",
     )
     add_device(p)
     p.set_defaults(func=cmd_demo)

@@ -104,7 +104,7 @@ class Section:
 
 
 # -- the shared sections ---------------------------------------------------------------------
-ModelKind = Literal["encoder_decoder", "tagger", "language_model", "classifier", "vqa"]
+ModelKind = Literal["encoder_decoder", "tagger", "language_model", "classifier", "captioner", "vqa"]
 Pooling = Literal["last", "mean", "attention"]
 Cell = Literal["rnn", "lstm", "gru"]
 AttentionKind = Literal["none", "dot", "general", "bahdanau"]
@@ -121,7 +121,7 @@ class ModelConfig(Section):
 
     section: ClassVar[str] = "model"
 
-    kind: ModelKind = key("encoder_decoder", "encoder_decoder / tagger / language_model / classifier / vqa")
+    kind: ModelKind = key("encoder_decoder", "encoder_decoder / tagger / language_model / classifier / captioner / vqa")
     cell: Cell = key("lstm", "rnn (tanh) / lstm / gru")
     embed_dim: int = key(256, "token embedding or feature projection size", min=1)
     hidden_size: int = key(256, "per direction", min=1)
@@ -142,10 +142,12 @@ class ModelConfig(Section):
         lt=1,
     )
     attention: AttentionKind = key(
-        "general", "encoder_decoder: none / dot / general / bahdanau; vqa: the score of the question over the image "
-        "cells (none: the mean of the cells, no attention)",
+        "general", "encoder_decoder, captioner: none / dot / general / bahdanau; vqa: the score of the question over "
+        "the image cells (none: the mean of the cells, no attention)",
     )  # fmt: skip
-    input_feeding: bool = key(True, "encoder_decoder: feed the attentional vector into the next decoder step")
+    input_feeding: bool = key(
+        True, "encoder_decoder, captioner: feed the attentional vector into the next decoder step"
+    )
     bridge: bool = key(True, "encoder_decoder: initialise the decoder from the encoder's final state")
     tie_embeddings: bool = key(False, "the output layer shares the (target) input embedding")
     frame_output: FrameOutput = key(

@@ -46,6 +46,7 @@ DEMOS = {
     "translation": "seq2seq.translation.demo:demo",
     "video": "seq2seq.video.demo:demo",
     "classify": "seq2seq.classify.demo:demo",
+    "caption": "seq2seq.caption.demo:demo",  # ~10 minutes: `make caption-demo`, not in `make demo`
     "vqa": "seq2seq.vqa.demo:demo",
 }
 # What `make demo` runs, in this order; the toy demo is the core's smallest example (--only toy).

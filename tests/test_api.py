@@ -15,7 +15,8 @@ import pytest
 import seq2seq
 from seq2seq.cli import main
 from seq2seq.music.midi import midi_to_roll
-from tests.test_classify_task import reviews_run  # noqa: F401 -- fixtures
+from tests.test_caption_task import caption_run  # noqa: F401 -- fixtures
+from tests.test_classify_task import reviews_run  # noqa: F401
 from tests.test_music_cli import roll_model  # noqa: F401
 from tests.test_text_cli import text_model  # noqa: F401
 from tests.test_translation_cli import SENTENCES, run  # noqa: F401
@@ -94,7 +95,7 @@ def examples() -> list[str]:
 
 
 @pytest.mark.slow
-def test_every_example_in_the_api_docs_runs(run, setup, roll_model, text_model, reviews_run,  # noqa: F811
+def test_every_example_in_the_api_docs_runs(run, setup, roll_model, text_model, reviews_run, caption_run,  # noqa: F811
                                             vqa_runs, tmp_path, monkeypatch):  # fmt: skip
     """docs/api.md reads what `make demo` writes; the same files, from small models, are laid out
     under runs/demo/ here and each example is run in that folder."""
@@ -102,7 +103,7 @@ def test_every_example_in_the_api_docs_runs(run, setup, roll_model, text_model, 
     demo = tmp_path / "runs" / "demo"
     for source, target in ((run / "best.pt", "translation/best.pt"), (offline, "video/model/best.pt"),
                            (roll_model, "music-chords/best.pt"), (text_model, "text/best.pt"),
-                           (reviews_run[0] / "best.pt", "classify/best.pt"),
+                           (reviews_run[0] / "best.pt", "classify/best.pt"), (caption_run[0], "caption/best.pt"),
                            (clips[0].video, "video/clips/test/clip_95000.mp4"),
                            (vqa_runs[0] / "image" / "best.pt", "vqa/best.pt"),
                            (vqa_runs[0] / "data" / "test" / "scene-0001.png",
@@ -112,7 +113,7 @@ def test_every_example_in_the_api_docs_runs(run, setup, roll_model, text_model, 
     monkeypatch.chdir(tmp_path)
     monkeypatch.setenv("OMP_NUM_THREADS", os.environ.get("OMP_NUM_THREADS", "1"))
     found = examples()
-    assert len(found) == 7
+    assert len(found) == 8
     for code in found:
         exec(compile(code, "docs/api.md", "exec"), {})  # noqa: S102 -- the docs' own examples
     assert (tmp_path / "continuation.mid").is_file() and (tmp_path / "runs" / "api-toy" / "best.pt").is_file()

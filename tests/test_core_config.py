@@ -79,8 +79,8 @@ def test_config_module_imports_nothing_else_of_the_package():
         (RECIPE.replace("[train]", "[trian]"), "unknown key 'trian'; did you mean 'train'?"),
         (
             RECIPE.replace('"toy"', '"toys"'),
-            "unknown task 'toys'; known tasks: classify, music, text, toy, translation, video, vqa; did you mean "
-            "'toy'?",
+            "unknown task 'toys'; known tasks: caption, classify, music, text, toy, translation, video, vqa; "
+            "did you mean 'toy'?",
         ),
         (RECIPE.replace("0.01", '"fast"'), "train.lr: expected a number, got 'fast'"),
         (RECIPE.replace("32", "32.5"), "model.hidden_size: expected an integer"),
@@ -208,7 +208,8 @@ def test_every_shipped_recipe_loads_and_builds_its_model(recipe):
     """A mistyped key or an unknown choice in a shipped recipe fails here, not an hour into a run.
     The sizes the task would take from the data are filled in with small stand-ins."""
     cfg = load_config(recipe)
-    dims = Dims(output_size=16, **({"input_dim": 8} if cfg.model.kind == "tagger" else {"input_vocab": 16}))
+    features = cfg.model.kind == "tagger" or cfg.task == "caption"  # caption: grid cells or frames
+    dims = Dims(output_size=16, **({"input_dim": 8} if features else {"input_vocab": 16}))
     if cfg.task == "music":  # multi-hot frames (a joint frame output needs them)
         dims = Dims(output_size=16, input_dim=16, output="sigmoid")
     if cfg.task == "vqa":  # a question and an image grid's features

@@ -50,6 +50,25 @@ def test_segments_csv_and_per_frame_labels_agree_at_any_rate(clips):
     assert unit == "seconds" and segs[0].start == 0.0
 
 
+def test_slots_hand_each_decoded_frame_to_the_latest_sample_at_or_before_it(clips):
+    """Frames(slots=True), what streaming annotation at the source's rate reads: every decoded
+    frame once, in order, in the slot of the sample ``sample_slot`` gives it (as offline), at a
+    sampling rate below and above the clip's own; samples are the same as without slots."""
+    from seq2seq.video.decode import Frames
+    from seq2seq.video.label import sample_slot
+
+    clip = write_clip(clips / "slots.mkv", seed=8, size=32, fps=10, vfr=True)
+    native = [s.time for s in frames(clip.video)]
+    for fps in (4, 25):
+        plain = [(s.index, s.time, s.source) for s in frames(clip.video, fps=fps)]
+        slotted = list(Frames(clip.video, fps, slots=True))
+        assert [(s.index, s.time, s.source) for s in slotted] == plain
+        shown = [(s.index, f.time) for s in slotted for f in s.shown]
+        assert [t for _, t in shown] == pytest.approx([t + shown[0][1] for t in native])  # file times
+        assert [k for k, _ in shown] == [sample_slot(t, fps, len(plain)) for t in native]
+        assert fps < 10 or any(not s.shown for s in slotted)  # faster sampling: some slots show no new frame
+
+
 def test_variable_frame_rate_is_sampled_by_timestamp(clips):
     clip = write_clip(clips / "vfr.mkv", seed=8, size=64, fps=10, vfr=True)
     gaps = np.diff(clip.times)

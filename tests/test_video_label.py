@@ -54,9 +54,15 @@ def test_streaming_agrees_with_offline_for_a_causal_model(setup, tmp_path, capsy
     loaded = load_model(causal, "cpu", task="video")
     labeller = Labeller(loaded, batch_size=7)  # batches that do not divide the clip
     closed = []
-    offline = labeller.label(clips[0].video, tmp_path / "off")
-    streamed = labeller.label(clips[0].video, tmp_path / "on", stream=True, on_segment=closed.append)
+    offline = labeller.label(clips[0].video, tmp_path / "off", annotate=tmp_path / "off.mp4")
+    streamed = labeller.label(
+        clips[0].video, tmp_path / "on", stream=True, on_segment=closed.append, annotate=tmp_path / "on.mp4"
+    )
     assert streamed.labels == offline.labels and len(offline.labels) > 20
+    # both annotated at the clip's own rate: every source frame, the same label drawn on each
+    pictures = [decoded(tmp_path / f"{which}.mp4") for which in ("off", "on")]
+    assert len(pictures[0]) == len(clips[0].labels) > len(offline.labels)
+    assert np.array_equal(np.stack(pictures[0]), np.stack(pictures[1]))
     assert [s.as_dict() for s in streamed.segments] == [s.as_dict() for s in offline.segments]
     assert closed == streamed.segments  # each segment reported as it closed
     a = list(csv.reader(open(offline.outputs["labels"])))
@@ -64,6 +70,12 @@ def test_streaming_agrees_with_offline_for_a_causal_model(setup, tmp_path, capsy
     assert a[0] == ["frame", "time", "label", "confidence"] and len(a) == len(offline.labels) + 1
     for row_a, row_b in zip(a[1:], b[1:], strict=True):
         assert row_a[:3] == row_b[:3] and float(row_a[3]) == pytest.approx(float(row_b[3]), abs=1e-3)
+
+
+def decoded(path: Path) -> list[np.ndarray]:
+    """Every frame of a video file as an RGB array."""
+    with av.open(str(path)) as c:
+        return [f.to_ndarray(format="rgb24") for f in c.decode(video=0)]
 
 
 def test_label_cli_writes_outputs_and_survives_a_bad_clip(setup, tmp_path, capsys):
@@ -104,15 +116,27 @@ def test_label_cli_writes_outputs_and_survives_a_bad_clip(setup, tmp_path, capsy
     assert len(list((tmp_path / "all").glob("*.labels.csv"))) == 3
 
 
+def test_truth_from_an_elan_file_with_tier_scores_as_its_csv(setup, tmp_path, capsys):
+    from seq2seq.video.layout import read_segments
+    from tests.test_video_exports import eaf
+
+    root, clips, _, offline = setup
+    segments = [(s.start, s.end, s.label) for s in read_segments(clips[0].segments)[1] if s.label != "background"]
+    elan = tmp_path / "clip0.eaf"
+    elan.write_text(eaf(segments, tiers=("hands", "phase")))
+    args = ["label", str(clips[0].video), "-m", str(offline), "-o", str(tmp_path / "out")]
+    assert main([*args, "--truth", str(clips[0].segments)]) == 0
+    from_csv = capsys.readouterr().out.splitlines()[0]
+    assert main([*args, "--truth", str(elan), "--tier", "phase"]) == 0
+    assert capsys.readouterr().out.splitlines()[0] == from_csv and "accuracy" in from_csv
+
+
 def test_label_refusals_are_one_line_errors(setup, tmp_path, capsys):
     root, clips, _, offline = setup
     assert main(["label", str(clips[0].video), "-m", str(offline), "--stream", "-o", str(tmp_path)]) == 2
     assert "--stream needs a causal tagger" in capsys.readouterr().err
     assert main(["label", str(clips[0].video), "-m", str(offline), "--timeout", "0", "-o", str(tmp_path)]) == 2
     assert "--timeout 0: give a positive number of seconds" in capsys.readouterr().err
-    args = ["label", str(clips[0].video), "-m", str(setup[2]), "--stream", "--annotate", str(tmp_path / "a.mp4")]
-    assert main([*args, "--annotate-rate", "source", "-o", str(tmp_path)]) == 2
-    assert "--annotate-rate source needs offline labelling" in capsys.readouterr().err
     gtea_like = tmp_path / "plain"
     np.save(tmp_path / "x.npy", np.zeros(3))
     ckpt = torch.load(offline, weights_only=True)
@@ -196,8 +220,8 @@ def test_ctrl_c_while_streaming_keeps_the_frames_labelled_so_far(setup, tmp_path
     whole = json.loads((full / "clip1.segments.json").read_text())["segments"]
     assert segments[:-1] == whole[: len(segments) - 1]  # closed segments are the full run's
     assert (out / "clip1.timeline.png").stat().st_size > 1000
-    with av.open(str(annotated)) as c:
-        assert sum(1 for _ in c.decode(video=0)) == 21
+    with av.open(str(annotated)) as c:  # at the source's rate: the decoded frames of the 21 samples' slots
+        assert sum(1 for _ in c.decode(video=0)) == sum(int(t * 5.0 + 1e-6) < 21 for t in clips[1].times) > 21
     assert not [p for p in tmp_path.rglob(".*")]  # no temporary files left behind
 
 

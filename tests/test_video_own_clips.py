@@ -9,6 +9,7 @@ import shutil
 from pathlib import Path
 
 import pytest
+import torch
 
 from seq2seq.cli import main
 from seq2seq.video.layout import LayoutError, read_segments
@@ -106,6 +107,13 @@ def test_evaluate_finds_the_data_from_any_folder_and_after_the_run_moves(tmp_pat
     shutil.move(project, tmp_path / "renamed")  # data and runs together: the path from the run folder
     shutil.move(tmp_path / "moved", tmp_path / "renamed" / "runs" / "mine")
     assert scored(tmp_path / "renamed" / "runs" / "mine" / "best.pt") == expected
+    # train --resume from here finds the run's own data too, not ./data/mine (a different layout here)
+    make_layout(elsewhere / "data" / "mine", videos=8, seed=5)
+    run = tmp_path / "renamed" / "runs" / "mine"
+    assert main(["train", "video/demo", "--resume", str(run), "--set", "train.epochs=2"]) == 0
+    resumed = torch.load(sorted(run.glob("step-*.pt"))[-1], weights_only=True)
+    assert resumed["progress"]["epoch"] == 2
+    assert resumed["task_state"]["root"] == str((tmp_path / "renamed" / "data" / "mine").resolve())
     shutil.move(tmp_path / "renamed" / "data", tmp_path / "gone")  # nowhere to be found: one line
     capsys.readouterr()
     assert main(["evaluate", "-m", str(tmp_path / "renamed" / "runs" / "mine" / "best.pt")]) == 2

@@ -15,10 +15,12 @@ loop over steps is unavoidable (h~_{t-1} is an input of step t).
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
+from typing import Any
 
 import torch
 from torch import Tensor, nn
 
+from seq2seq.config import ModelConfig
 from seq2seq.nn.attention import Attention
 from seq2seq.nn.encoder import WordDropout
 from seq2seq.nn.rnn import RecurrentStack, State
@@ -144,3 +146,24 @@ class Decoder(nn.Module):
         and attention weights (batch, src) or None."""
         h, state, weights = self._step(self.embed_dropout(self.embed(tokens)), state)
         return self._logits(h), state, weights
+
+
+def decoder_for(cfg: ModelConfig, dims: Any, layers: int, memory_size: int, reference: bool = False) -> Decoder:
+    """The decoder a ``[model]`` config describes, over a memory of ``memory_size`` features,
+    with the vocabulary and padding id of ``dims`` (encoder-decoder and captioner alike)."""
+    return Decoder(
+        cell=cfg.cell,
+        vocab=dims.output_size,
+        embed_dim=cfg.embed_dim,
+        hidden_size=cfg.hidden_size,
+        layers=layers,
+        memory_size=memory_size,
+        attention=cfg.attention,
+        input_feeding=cfg.input_feeding,
+        dropout=cfg.dropout,
+        embed_dropout=cfg.embed_dropout,
+        word_dropout=cfg.word_dropout,
+        tie_embeddings=cfg.tie_embeddings,
+        pad_id=dims.pad_id,
+        reference=reference,
+    )

@@ -8,6 +8,8 @@
   multi-hot frames independent sigmoids or a NADE over the keys (``model.frame_output``).
 - ``Classifier``: one class per sequence (a sentence's sentiment, a clip's action): the encoder,
   a pooling over time (``seq2seq.nn.pooling``), a linear layer to the classes.
+- ``Captioner``: feature vectors (an image's grid cells, a clip's frames) to a sentence: their
+  mean starts the decoder, which attends over them or not (``seq2seq.nn.captioner``).
 - ``QuestionAnswerer`` (``seq2seq.nn.vqa``): a question and an image grid in, an answer out, with
   attention over the grid conditioned on the question.
 """
@@ -21,14 +23,15 @@ import torch
 from torch import Tensor, nn
 
 from seq2seq.config import ConfigError, ModelConfig
-from seq2seq.nn.decoder import Decoder, DecoderState
+from seq2seq.nn.captioner import Captioner
+from seq2seq.nn.decoder import DecoderState, decoder_for
 from seq2seq.nn.encoder import Encoder, InputLayer
 from seq2seq.nn.nade import Nade
 from seq2seq.nn.pooling import Pooling
 from seq2seq.nn.rnn import RecurrentStack, State
 from seq2seq.nn.vqa import QuestionAnswerer
 
-KINDS = ("encoder_decoder", "tagger", "language_model", "classifier", "vqa")
+KINDS = ("encoder_decoder", "tagger", "language_model", "classifier", "captioner", "vqa")
 
 # The [model] keys each kind reads; a recipe that sets another one is refused at load.
 _COMMON = {"kind", "cell", "embed_dim", "hidden_size", "layers", "dropout", "embed_dropout", "word_dropout"}
@@ -38,6 +41,7 @@ READS: dict[str, frozenset[str]] = {
     "tagger": frozenset(_COMMON | {"bidirectional"}),
     "language_model": frozenset(_COMMON | {"tie_embeddings", "frame_output", "nade_hidden"}),
     "classifier": frozenset(_COMMON | {"bidirectional", "pooling"}),
+    "captioner": frozenset(_COMMON | {"attention", "input_feeding", "tie_embeddings"}),
     "vqa": frozenset(_COMMON | {"bidirectional", "attention", "hops", "image"}),
 }  # fmt: skip
 
@@ -87,22 +91,7 @@ class EncoderDecoder(nn.Module):
         super().__init__()
         dec_layers = cfg.decoder_layers or cfg.layers
         self.encoder = encoder(cfg, dims, reference)
-        self.decoder = Decoder(
-            cell=cfg.cell,
-            vocab=dims.output_size,
-            embed_dim=cfg.embed_dim,
-            hidden_size=cfg.hidden_size,
-            layers=dec_layers,
-            memory_size=self.encoder.output_size,
-            attention=cfg.attention,
-            input_feeding=cfg.input_feeding,
-            dropout=cfg.dropout,
-            embed_dropout=cfg.embed_dropout,
-            word_dropout=cfg.word_dropout,
-            tie_embeddings=cfg.tie_embeddings,
-            pad_id=dims.pad_id,
-            reference=reference,
-        )
+        self.decoder = decoder_for(cfg, dims, dec_layers, self.encoder.output_size, reference)
         if cfg.share_embeddings:
             if dims.input_vocab != dims.output_size:
                 raise ConfigError("model.share_embeddings needs one joint vocabulary for source and target")
@@ -281,7 +270,7 @@ def encoder(cfg: ModelConfig, dims: Dims, reference: bool = False) -> Encoder:
 
 
 MODELS: dict[str, type[nn.Module]] = {
-    m.kind: m for m in (EncoderDecoder, Tagger, LanguageModel, Classifier, QuestionAnswerer)
+    m.kind: m for m in (EncoderDecoder, Tagger, LanguageModel, Classifier, Captioner, QuestionAnswerer)
 }
 
 

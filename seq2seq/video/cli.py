@@ -13,6 +13,7 @@ from seq2seq.video.decode import TIMEOUT, OpenError, clip_name, is_url, unique_n
 from seq2seq.video.label import LabelError
 
 COLUMNS = ("accuracy", "edit", "f1@10", "f1@25", "f1@50")
+TIER_HELP = "the ELAN tier or VIA attribute that holds the labels, when a clip's .eaf / .json file has several"
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -44,8 +45,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--seed", type=int, default=0, help="initialisation seed of a random backbone")
     p.add_argument(
         "--labels", help="folder of label files NAME.txt, NAME.labels.txt (per frame), NAME.csv, NAME.segments.csv "
-        "(segments) (default: beside each clip)"
+        "(segments), NAME.eaf (ELAN), NAME.xml (CVAT for video), NAME.json (VIA 3) (default: beside each clip)"
     )  # fmt: skip
+    p.add_argument("--tier", help=TIER_HELP)
     p.add_argument("--bundle", help="also write splits/BUNDLE.bundle listing these clips")
     p.add_argument("--overwrite", action="store_true", help="redo clips whose features exist")
     add_device(p)
@@ -71,8 +73,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     )  # fmt: skip
     p.add_argument("--annotate", help="write the clip with its labels drawn: OUT.mp4 for one clip, a folder for many")
     p.add_argument(
-        "--annotate-rate", choices=("source", "sampled"), help="frame rate of the annotated video: the clip's own "
-        "(every frame, labelled as its sampled frame; the default) or the sampling rate (the default with --stream)"
+        "--annotate-rate", choices=("source", "sampled"), default="source", help="frame rate of the annotated "
+        "video: the clip's own (every frame, labelled as the latest sampled frame at or before it; the default) or "
+        "the sampling rate"
     )  # fmt: skip
     p.add_argument(
         "--stream", action="store_true", help="label as frames decode (causal model), print each segment as it "
@@ -84,6 +87,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     )  # fmt: skip
     p.add_argument("--truth", help="ground-truth label file (one clip) or folder of label files (as --labels of "
                    "extract-features; with --features: per-frame files NAME.txt)")  # fmt: skip
+    p.add_argument("--tier", help=TIER_HELP + " (with --truth)")
     p.add_argument("--batch-size", type=int, default=32, help="frames per backbone batch (bounds memory)")
     add_device(p)
     p.set_defaults(func=cmd_label)
@@ -105,7 +109,9 @@ def cmd_extract(args: argparse.Namespace) -> int:
     note = unlabelled_note(videos, labels)
     if note:  # said before the work, not discovered at training as a missing mapping.txt
         warn(note)
-    report = extract(videos, Path(args.out), extractor, labels, args.float16, args.bundle, args.overwrite)
+    report = extract(
+        videos, Path(args.out), extractor, labels, args.float16, args.bundle, args.overwrite, tier=args.tier
+    )
     print(
         f"extracted {len(report.done)} clips ({report.frames} frames, {report.fps:.1f} frames/s, "
         f"{spec.dim} features per frame); skipped {len(report.skipped)} already done; into {args.out}"
@@ -135,16 +141,14 @@ def cmd_label(args: argparse.Namespace) -> int:
         return _label_features(args, loaded)
     if not args.clips:
         raise LabelError("label: give clips, folders of clips or URLs, or precomputed features with --features")
-    labeller = Labeller(loaded, args.batch_size, args.timeout, args.format)
+    labeller = Labeller(loaded, args.batch_size, args.timeout, args.format, tier=args.tier)
     if args.stream:
         labeller.check_stream()
-        if args.annotate and args.annotate_rate == "source":
-            raise LabelError("--annotate-rate source needs offline labelling; with --stream it is sampled")
     clips = expand_clips(args.clips)
     out = writable_folder(args.out, "-o")
     truth = _truth(args.truth, len(clips), "clips")
     annotate = Path(args.annotate) if args.annotate else None
-    annotate_rate = args.annotate_rate or ("sampled" if args.stream else "source")
+    annotate_rate = args.annotate_rate
     overall = Scores(background=frozenset(loaded.cfg.data.background))
     failed: dict[str, str] = {}
     names = unique_names(clips)  # clips of different folders with one file name get distinct outputs

@@ -98,6 +98,9 @@ class Sample:
     time: float  # seconds from the first frame
     source: int  # index of the decoded frame (native rate)
     frame: object  # av.VideoFrame; .to_ndarray(width=, height=, format="rgb24") converts it
+    # With Frames(slots=True): the decoded frames shown during this sample's slot [k / fps, (k + 1) / fps),
+    # in order (those that take this sample's label in a video at the source's rate); else None.
+    shown: list | None = None
 
 
 @dataclass
@@ -167,18 +170,56 @@ class Frames:
     """Iterable over the decoded frames of ``path``'s (a file or URL) first video stream, at ``fps``
     samples per second (None: every decoded frame); ``timeout``: seconds a URL may stay silent.
     After a full pass, ``decoded`` is the number of frames the clip decoded to and ``first_time``
-    the time of its first frame in the file's timeline.
+    the time of its first frame in the file's timeline, and ``rate`` the stream's declared frame
+    rate (0 when unknown) once iteration has started.
+    With ``slots`` each sample also carries the decoded frames of its time slot (``Sample.shown``);
+    a sample is then yielded once the next one is decoded (the slot is complete), one sample
+    later than without.
     Raises DecodeError for an unreadable, truncated or empty clip, naming the frame where
     decoding failed."""
 
-    def __init__(self, path: str | Path, fps: float | None = None, threads: int = 0, timeout: float = TIMEOUT) -> None:
+    def __init__(
+        self,
+        path: str | Path,
+        fps: float | None = None,
+        threads: int = 0,
+        timeout: float = TIMEOUT,
+        slots: bool = False,
+    ) -> None:
         if fps is not None and fps <= 0:
             raise ValueError(f"the sampling rate must be positive, got {fps}")
+        if slots and fps is None:
+            raise ValueError("slots need a sampling rate: without one every decoded frame is a sample")
         self.path, self.fps, self.threads, self.timeout = as_source(path), fps, threads, timeout
+        self.slots = slots
         self.decoded = 0
         self.first_time = 0.0
+        self.rate = 0.0
 
     def __iter__(self) -> Iterator[Sample]:
+        if not self.slots:
+            yield from self._samples()
+            return
+        held = None  # the latest sample: its slot takes decoded frames until the next sample comes
+        try:
+            for item in self._samples(shown=True):
+                if isinstance(item, Sample):
+                    if held is not None:
+                        yield held
+                    held, item.shown = item, []
+                else:  # a decoded frame, after the samples at or before its time: in the latest one's slot
+                    held.shown.append(item)
+        except DecodeError:  # a stream that breaks off: what was decoded before it still counts
+            if held is not None:
+                yield held
+            raise
+        if held is not None:
+            yield held
+
+    def _samples(self, shown: bool = False) -> Iterator:
+        """The samples; with ``shown``, each decoded frame too (the av.VideoFrame itself), placed
+        after the samples whose time is at or before its own and before the later ones. A failure
+        comes after what was decoded before it."""
         import av
 
         path = self.path
@@ -188,7 +229,8 @@ class Frames:
             stream.thread_type = "AUTO"  # frame and slice threads
             if self.threads:
                 stream.codec_context.thread_count = self.threads
-            nominal = 1.0 / float(stream.average_rate) if stream.average_rate else 0.0
+            self.rate = float(stream.average_rate) if stream.average_rate else 0.0
+            nominal = 1.0 / self.rate if self.rate else 0.0
             step = 1.0 / self.fps if self.fps else 0.0
             first: float | None = None
             pending = None  # (source index, time, frame) waiting for the next frame's time
@@ -200,8 +242,8 @@ class Frames:
                         first = self.first_time = t
                     t -= first
                     if pending is not None:
-                        for sample in _emit(pending, t, step, index):
-                            index += 1
+                        for sample in _emit(pending, t, step, index, self._slot(pending, shown)):
+                            index += isinstance(sample, Sample)
                             yield sample
                     pending = (source, t, frame)
                     source += 1
@@ -224,7 +266,11 @@ class Frames:
                 raise DecodeError(
                     f"{path}: truncated: frames end at {end + first:.2f} s of the {declared:.2f} s the file declares"
                 )
-            yield from _emit(pending, end, step, index)
+            yield from _emit(pending, end, step, index, self._slot(pending, shown))
+
+    def _slot(self, pending, shown: bool) -> int | None:
+        """With ``shown``: the sample whose slot the pending decoded frame is in (as ``sample_slot``)."""
+        return int(pending[1] * self.fps + EPS) if shown else None
 
 
 def frames(path: str | Path, fps: float | None = None, threads: int = 0, timeout: float = TIMEOUT) -> Frames:
@@ -232,13 +278,20 @@ def frames(path: str | Path, fps: float | None = None, threads: int = 0, timeout
     return Frames(path, fps, threads, timeout)
 
 
-def _emit(pending, next_time: float, step: float, index: int) -> Iterator[Sample]:
-    """The samples the pending frame stands for: every sample time in [its time, next_time)."""
+def _emit(pending, next_time: float, step: float, index: int, slot: int | None = None) -> Iterator:
+    """The samples the pending frame stands for: every sample time in [its time, next_time); with
+    ``slot`` (the sample whose slot the frame is in) the frame itself too, just after that sample."""
     source, t, frame = pending
     if not step:
         yield Sample(index, t, source, frame)
         return
+    placed = slot is None
     while index * step < next_time - EPS:
         if index * step >= t - EPS or index == 0:
+            if not placed and index > slot:
+                yield frame
+                placed = True
             yield Sample(index, index * step, source, frame)
         index += 1
+    if not placed:
+        yield frame

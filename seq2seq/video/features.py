@@ -384,7 +384,7 @@ class Extractor:
         for sample in frames:
             images.append(picture(sample.frame, self.spec))
             if not keep_frames:
-                sample.frame = None  # the decoded picture is not needed any more
+                sample.frame = sample.shown = None  # the decoded pictures are not needed any more
             batch.append(sample)
             if len(batch) == self.batch_size:
                 yield batch, np.stack(images)
@@ -495,9 +495,11 @@ def extract(
     bundle: str | None = None,
     overwrite: bool = False,
     progress: bool = True,
+    tier: str | None = None,
 ) -> ExtractReport:
     """Features (and frame labels, when a clip has a label file) of each clip into the layout at
-    ``out``. A clip that fails is reported and the others go on.
+    ``out``. A clip that fails is reported and the others go on. ``tier``: the ELAN tier or VIA
+    attribute that holds the labels, when such a file has several.
 
     Each clip's outputs are named after it (``decode.unique_names``: clips of different folders
     with the same file name get distinct names, said on stderr), and ``sources.json`` records which
@@ -545,7 +547,7 @@ def extract(
             feats, sources, times, decoded = extractor.clip(video)
             frame_labels = None
             if label_file is not None:
-                frame_labels = labels_for_samples(label_file, sources, times, decoded)
+                frame_labels = labels_for_samples(label_file, sources, times, decoded, tier=tier)
         except ValueError as e:  # DecodeError, LayoutError: the clip's own problem
             report.failed[str(video)] = str(e)
             continue

@@ -149,8 +149,11 @@ class Segmenter:
 class Labeller:
     """Labels clips with a video checkpoint: the checkpoint's backbone, sampling and tagger."""
 
-    def __init__(self, loaded: Loaded, batch_size: int = 32, timeout: float = TIMEOUT, fmt: str = "csv") -> None:
+    def __init__(
+        self, loaded: Loaded, batch_size: int = 32, timeout: float = TIMEOUT, fmt: str = "csv", tier: str | None = None
+    ) -> None:
         self.timeout = timeout  # seconds a URL may stay silent
+        self.tier = tier  # the ELAN tier or VIA attribute of truth files that have several
         self.format = fmt  # of the labels file: "csv" (NAME.labels.csv) or "mstcn" (MS-TCN's results file)
         task = loaded.task
         if not task.extraction:
@@ -216,22 +219,22 @@ class Labeller:
         KeyboardInterrupt carrying the result), when the source breaks off (a network drop, a
         truncated file) a DecodeError that says what was kept. ``annotate_rate``: the annotated
         video at the clip's own rate ("source": every decoded frame, labelled as the sampled frame
-        whose time slot it falls in; offline only, it reads the clip a second time) or at the
+        whose time slot it falls in, i.e. the latest sampled frame at or before it; offline this
+        reads the clip a second time, streaming takes the frames as they are decoded) or at the
         sampling rate ("sampled")."""
         if stream:
             self.check_stream()
-        if annotate is not None and stream and annotate_rate == "source":
-            raise LabelError(
-                "--annotate-rate source needs offline labelling (it reads the clip again); with --stream the "
-                "annotated video is written as frames are labelled, at the sampling rate (--annotate-rate sampled)"
-            )
         names = self.task.labels
-        frames = Frames(clip, self.spec.fps, timeout=self.timeout)
+        source_rate = annotate_rate == "source"
+        writing = annotate is not None and stream  # annotated as labelled, not in a second pass
+        # streaming at the source's rate: each sample brings the decoded frames of its slot along
+        frames = Frames(clip, self.spec.fps, timeout=self.timeout, slots=writing and source_rate)
         segmenter = Segmenter(names, on_segment)
         kept: list[tuple[int, float, int, int, float]] = []  # (frame, time, source frame, class, confidence)
-        batches = self.probabilities(clip, stream, frames, keep_frames=annotate is not None and stream)
+        batches = self.probabilities(clip, stream, frames, keep_frames=writing)
         first = next(batches)  # opens the source: one that cannot be opened or decoded leaves no files
-        writer = Annotator(annotate, self.spec.fps) if (annotate is not None and stream) else None
+        every = frames.slots and frames.rate > 0  # a stream that declares no rate is annotated as sampled
+        writer = Annotator(annotate, frames.rate if every else self.spec.fps) if writing else None
         stopped: BaseException | None = None
         try:
             try:
@@ -242,8 +245,9 @@ class Labeller:
                         kept.append((s.index, s.time, s.source, cls, conf))  # one step: a Ctrl-C keeps it whole
                         segmenter.add(s.index, s.time, cls, conf)
                         if writer is not None:
-                            writer.write(s, names[cls], conf)
-                            s.frame = None
+                            for frame in s.shown if every else [s.frame]:
+                                writer.write(frame, names[cls], conf)
+                            s.frame = s.shown = None
             except (KeyboardInterrupt, DecodeError) as e:
                 if not stream or not kept:
                     raise
@@ -264,13 +268,12 @@ class Labeller:
         name = name or clip_name(clip)
         result = self._write(clip, name, out_dir, kept, segments, truth if stopped is None else None, frames, stopped)
         if annotate is not None and writer is None:
-            source_rate = annotate_rate == "source"
             rate = (probe(clip, self.timeout).fps or self.spec.fps) if source_rate else self.spec.fps
             annotator = Annotator(annotate, rate)
             try:
                 for s in Frames(clip, None if source_rate else self.spec.fps, timeout=self.timeout):
                     k = sample_slot(s.time, self.spec.fps, len(kept)) if source_rate else s.index
-                    annotator.write(s, names[result.labels[k]], kept[k][4])
+                    annotator.write(s.frame, names[result.labels[k]], kept[k][4])
                 annotator.close()
             except BaseException as e:
                 annotator.abort()
@@ -306,7 +309,9 @@ class Labeller:
         if truth is not None:
             from seq2seq.video.metrics import Scores
 
-            true_names = labels_for_samples(truth, [k[2] for k in kept], [k[1] for k in kept], frames.decoded)
+            true_names = labels_for_samples(
+                truth, [k[2] for k in kept], [k[1] for k in kept], frames.decoded, tier=self.tier
+            )
             unknown = sorted(set(true_names) - set(names))
             if unknown:
                 frame = true_names.index(unknown[0])
@@ -457,7 +462,7 @@ class FeatureLabeller:
 
 
 class Annotator:
-    """Writes sampled frames with their label drawn on them to an .mp4 (renamed into place on close)."""
+    """Writes frames with their label drawn on them to an .mp4 (renamed into place on close)."""
 
     def __init__(self, path: Path, fps: float) -> None:
         import av
@@ -471,11 +476,11 @@ class Annotator:
         self.stream = None
         self.rate = Fraction(fps).limit_denominator(1001)
 
-    def write(self, sample: Sample, label: str, confidence: float) -> None:
+    def write(self, frame, label: str, confidence: float) -> None:
+        """Append an ``av.VideoFrame`` with ``label`` and ``confidence`` drawn in its corner."""
         import av
         from PIL import Image, ImageDraw
 
-        frame = sample.frame
         w, h = frame.width - frame.width % 2, frame.height - frame.height % 2
         if self.stream is None:
             self.stream = self.container.add_stream("libx264", rate=self.rate)

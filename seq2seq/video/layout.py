@@ -14,8 +14,10 @@ Labels of a raw clip ``NAME.mp4`` come as (``LABEL_FILES``, looked for in this o
   ``end`` and ``label`` (seconds from the first frame; ``begin`` / ``start_time``, ``stop`` /
   ``end_time``, ``action`` / ``class`` are read too), or ``start_frame``, ``end_frame``, ``label``
   (decoded-frame indices), in any order, other columns ignored; ``end`` is exclusive; times no
-  segment covers get the background label.
-Both are turned into one label per sampled frame by ``labels_for_samples``.
+  segment covers get the background label, or
+- ``NAME.eaf`` (ELAN), ``NAME.xml`` (CVAT for video 1.1), ``NAME.json`` (VIA 3): an annotation
+  tool's export, read as segments by ``exports``.
+All are turned into one label per sampled frame by ``labels_for_samples``.
 """
 
 from __future__ import annotations
@@ -158,24 +160,38 @@ def read_segments(path: str | Path) -> tuple[str, list[Segment]]:
             raise LayoutError(f"{path}:{n}: frame indices must be whole numbers, got {row[c_start]}, {row[c_end]}")
         segs.append(Segment(start, end, row[c_label].strip()))
     segs.sort(key=lambda s: s.start)
-    for a, b in zip(segs, segs[1:], strict=False):
-        if b.start < a.end - 1e-9:
-            raise LayoutError(
-                f"{path}: segments '{a.label}' ({a.start}-{a.end}) and '{b.label}' ({b.start}-{b.end}) overlap"
-            )
+    check_overlaps(path, segs, unit)
     return unit, segs
 
 
+def check_overlaps(path: Path, segs: list[Segment], unit: str = "seconds") -> None:
+    """One line naming the file and the first two segments (sorted by start) that overlap."""
+    for a, b in zip(segs, segs[1:], strict=False):
+        if b.start < a.end - 1e-9:
+            raise LayoutError(
+                f"{path}: segments '{a.label}' ({a.start:g}-{a.end:g}) and '{b.label}' ({b.start:g}-{b.end:g}"
+                f"{' s' if unit == 'seconds' else ' frames'}) overlap; a frame takes one label"
+            )
+
+
 def labels_for_samples(
-    path: str | Path, sources: list[int], times: list[float], decoded: int, background: str = "background"
+    path: str | Path,
+    sources: list[int],
+    times: list[float],
+    decoded: int,
+    background: str = "background",
+    tier: str | None = None,
 ) -> list[str]:
-    """The label of each sampled frame, from a clip's label file (.txt per frame or .csv segments).
+    """The label of each sampled frame, from a clip's label file (.txt per frame, .csv segments, or
+    an annotation tool's export: ``exports``, where ``tier`` names the ELAN tier or VIA attribute).
 
     sources[i] is the decoded frame sample i shows and times[i] its time in seconds; ``decoded`` is
     how many frames the clip decoded to (a per-frame file must have exactly that many lines)."""
+    from seq2seq.video.exports import EXPORT_SUFFIXES, read_export
+
     path = Path(path)
-    if path.suffix.lower() == ".csv":
-        unit, segs = read_segments(path)
+    if path.suffix.lower() in (".csv", *EXPORT_SUFFIXES):
+        unit, segs = read_segments(path) if path.suffix.lower() == ".csv" else read_export(path, tier)
         keys = times if unit == "seconds" else [float(s) for s in sources]
         j = 0
         order = sorted(range(len(keys)), key=lambda i: keys[i])
@@ -193,8 +209,9 @@ def labels_for_samples(
 
 
 # The names a clip NAME's label file may have, in the order they are looked for: per-frame text
-# first (.txt, .labels.txt), then segment tables (.csv, .segments.csv), as annotation tools export.
-LABEL_FILES = (".txt", ".labels.txt", ".csv", ".segments.csv")
+# first (.txt, .labels.txt), then segment tables (.csv, .segments.csv), then the exports of ELAN,
+# CVAT for video and VIA 3 (.eaf, .xml, .json: ``exports``).
+LABEL_FILES = (".txt", ".labels.txt", ".csv", ".segments.csv", ".eaf", ".xml", ".json")
 
 
 def label_file_names(name: str = "NAME") -> str:
@@ -209,9 +226,11 @@ def find_label_file(video: str | Path, folder: Path | None = None) -> Path | Non
     if folder is None and is_url(video):
         return None
     base = folder if folder is not None else Path(video).parent
+    from seq2seq.video.exports import EXPORT_SUFFIXES, is_export
+
     for suffix in LABEL_FILES:
         candidate = base / (clip_name(video) + suffix)
-        if candidate.is_file():
+        if candidate.is_file() and (suffix not in EXPORT_SUFFIXES[1:] or is_export(candidate)):
             return candidate
     return None
 

@@ -25,7 +25,7 @@ from __future__ import annotations
 import colorsys
 import math
 import random
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
@@ -35,6 +35,7 @@ import numpy as np
 from seq2seq.checkpoint import atomic_write
 
 LABELS = ("background", "appear", "move", "change", "leave")
+EXITS = ("left", "right", "top", "bottom")  # the border the object leaves through
 FAMILIES = ("flat", "textured")
 
 
@@ -94,13 +95,23 @@ def _stripes(size: int, angle: float, period: float, phase: float) -> np.ndarray
     return (np.sin((x * math.cos(angle) + y * math.sin(angle)) * 2 * math.pi / period + phase) > 0)[..., None]
 
 
-def render(rng: random.Random, style: ClipStyle, plan: list[tuple[str, int]], noise_seed: int) -> Iterator[np.ndarray]:
+def render(
+    rng: random.Random,
+    style: ClipStyle,
+    plan: list[tuple[str, int]],
+    noise_seed: int,
+    hues: Sequence[float] | None = None,
+    notes: dict | None = None,
+) -> Iterator[np.ndarray]:
     """Frames (size, size, 3) uint8 RGB of the whole plan, in order.
 
     Each phase has its own look, as the steps of a real activity do: the object grows in solid
     (appear), slides with a motion trail (move), turns striped with flickering colours in place
-    (change), and fades while sliding out of the frame (leave)."""
+    (change), and fades while sliding out of the frame (leave). The object keeps the hue the
+    flicker ends on, or, with ``hues``, takes ``hues[k]`` after its k-th change (so a caption
+    can name it). ``notes``, when given, gets ``exit``: the border it leaves through (EXITS)."""
     noise_rng = np.random.default_rng(noise_seed)
+    after_change = iter(hues or ())
     size, r = style.size, style.radius
     x, y = rng.uniform(r + 2, size - r - 2), rng.uniform(r + 2, size - r - 2)
     hue = style.hue
@@ -116,6 +127,8 @@ def render(rng: random.Random, style: ClipStyle, plan: list[tuple[str, int]], no
             ex, ey, dist = min(exits, key=lambda e: e[2])
             step = (dist + 0.8 * r) / n  # still partly in view on its last frame
             vx_leave, vy_leave = ex * step, ey * step
+            if notes is not None:
+                notes["exit"] = EXITS[[(-1, 0), (1, 0), (0, -1), (0, 1)].index((ex, ey))]
         for i in range(n):
             img = base.copy()
 
@@ -145,6 +158,8 @@ def render(rng: random.Random, style: ClipStyle, plan: list[tuple[str, int]], no
                 paint(colour, x, y, r, 0.9 - 0.5 * (i + 1) / n)
             img += noise_rng.normal(0.0, style.noise, img.shape)
             yield np.clip(img, 0, 255).astype(np.uint8)
+        if label == "change" and hues is not None:
+            hue = next(after_change)
 
 
 def clip_style(rng: random.Random, size: int) -> ClipStyle:
@@ -269,6 +284,8 @@ class Clip:
     labels: list[str]  # one per encoded frame
     times: list[float]  # each frame's time in seconds from the first frame
     fps: float
+    shape: str | None = None  # the object's shape (flat family)
+    exit: str | None = None  # the border it leaves through (flat family): EXITS
 
 
 def write_clip(
@@ -279,21 +296,32 @@ def write_clip(
     vfr: bool = False,
     codec: str = "libx264",
     family: str = "flat",
+    hues: Sequence[float] | None = None,
 ) -> Clip:
     """Encode one labelled clip to ``path`` (container from the suffix: .mp4, .mkv, .webm, .avi)
     and write its ``.txt`` and ``.csv`` label files beside it. ``fps`` None draws a rate from
     10-25; ``vfr`` gives frames irregular durations (variable frame rate); ``family``: the look of
-    the scene, ``flat`` or ``textured`` (module docstring)."""
+    the scene, ``flat`` or ``textured`` (module docstring). ``hues`` (flat family): the object's
+    hue (0..1) at first and after each change (three cover every plan: it has at most two
+    changes; the ones left over are not used); the rest of the clip is the same as without them."""
     import av
 
     if family not in FAMILIES:
         raise ValueError(f"unknown family of scenes '{family}'; use one of {', '.join(FAMILIES)}")
+    if hues is not None and family != "flat":
+        raise ValueError("hues are for the flat family of scenes")
     path = Path(path)
     rng = random.Random(seed)
     fps = fps or rng.choice((10, 12, 15, 20, 25))
     style = clip_style(rng, size) if family == "flat" else None
     plan = phase_plan(rng, fps)
     labels = [label for label, n in plan for _ in range(n)]
+    notes: dict = {}
+    if hues is not None:
+        changes = sum(label == "change" for label, _ in plan)
+        if len(hues) <= changes:
+            raise ValueError(f"clip {seed}: {len(hues)} hue(s) for {changes} change(s); give at least {changes + 1}")
+        style.hue, hues = hues[0], hues[1:]
     # Timestamps in milliseconds; with vfr each frame lasts 0.5 to 1.5 nominal frames.
     times_ms, t = [], 0.0
     for _ in labels:
@@ -321,7 +349,10 @@ def write_clip(
                 stream.options = {"crf": "18", "preset": "veryfast", "threads": "1"}
                 if fmt == "avi":
                     stream.options = {**stream.options, "bf": "0"}
-            pictures = render(rng, style, plan, seed) if style is not None else render_textured(rng, size, plan, seed)
+            if style is not None:
+                pictures = render(rng, style, plan, seed, hues, notes)
+            else:
+                pictures = render_textured(rng, size, plan, seed)
             for k, (img, ms) in enumerate(zip(pictures, times_ms, strict=True)):
                 frame = av.VideoFrame.from_ndarray(img, format="rgb24")
                 frame.pts, frame.time_base = (k if fmt == "avi" else ms), tick
@@ -340,7 +371,7 @@ def write_clip(
         rows.append(f"{times[start]:.3f},{(times_ms[stop] if stop < len(times) else end_ms) / 1000:.3f},{label}")
         start = stop
     atomic_write(csv, lambda f: f.write(("\n".join(rows) + "\n").encode()))
-    return Clip(path, txt, csv, labels, times, float(fps))
+    return Clip(path, txt, csv, labels, times, float(fps), style.shape if style else None, notes.get("exit"))
 
 
 def write_clips(out_dir: str | Path, count: int, seed: int = 0, prefix: str = "clip", **kwargs) -> list[Clip]:

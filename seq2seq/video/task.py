@@ -101,8 +101,11 @@ class VideoTask(Task):
 
     def prepare(self, restored: dict[str, Any] | None = None) -> Dims:
         d = self.cfg.data
+        if restored:  # a resumed run: its own data, found as evaluate finds it, not data.root from the cwd
+            self.resolved_root, self.root_note = resolve_root(d.root, restored, Path(self.cfg.train.out_dir))
         if not self.root.is_dir():
-            raise LayoutError(f"{self.root}: no such data folder (data.root); see docs/video.md for the layout")
+            what = f"the run's data.root {d.root!r}{self.root_note}" if restored else "data.root"
+            raise LayoutError(f"{self.root}: no such data folder ({what}); see docs/video.md for the layout")
         mapping = self.root / "mapping.txt"
         if not mapping.is_file() and (self.root / "features").is_dir():
             raise LayoutError(
@@ -345,25 +348,28 @@ class VideoTask(Task):
 
     def restore(self, state: dict[str, Any], dims: Dims, where: str = "checkpoint") -> None:
         self.dims = dims
-        self.resolved_root, self.root_note = resolve_root(self.cfg.data.root, state, where)
+        checkpoint = Path(where)
+        run = checkpoint.resolve().parent if checkpoint.is_file() else None
+        self.resolved_root, self.root_note = resolve_root(self.cfg.data.root, state, run)
         self.labels = list(state.get("labels", []))
         self.mean, self.std = state.get("mean"), state.get("std")
         self.extraction, self.backbone = state.get("extraction"), state.get("backbone")
 
 
-def resolve_root(given: str, state: dict[str, Any], checkpoint: str) -> tuple[Path, str]:
-    """The data folder of a restored checkpoint, whatever the current folder, and a note for a
-    message when it is not found. An absolute data.root is used as it is; a relative one was
-    relative to where training ran, so the folders recorded at training are tried instead: the
-    absolute one, then the one relative to the checkpoint's own folder. Checkpoints that
-    recorded neither keep data.root relative to the current folder."""
+def resolve_root(given: str, state: dict[str, Any], run: Path | None) -> tuple[Path, str]:
+    """The data folder of a restored checkpoint (evaluated, or resumed), whatever the current
+    folder, and a note for a message when it is not found. An absolute data.root is used as it
+    is; a relative one was relative to where training ran, so the folders recorded at training
+    are tried instead: the absolute one, then the one relative to the ``run`` folder (the
+    checkpoint's; a resumed run's train.out_dir). Checkpoints that recorded neither keep
+    data.root relative to the current folder."""
     if Path(given).is_absolute():
         return Path(given), ""
     tried = []
     if state.get("root"):
         tried.append(Path(state["root"]))
-    if state.get("root_from_run") and Path(checkpoint).is_file():
-        tried.append(Path(checkpoint).resolve().parent / state["root_from_run"])
+    if state.get("root_from_run") and run is not None:
+        tried.append(run / state["root_from_run"])
     for candidate in tried:
         if candidate.is_dir():
             return candidate, ""

@@ -1,0 +1,148 @@
+"""The caption task on generated images: a small captioner trained from the command line learns
+what is where to a stated BLEU-4; `seq2seq caption` on real image files gives what the Python API
+gives, with n-best lists and attention figures; `seq2seq evaluate` scores against every
+reference; bad inputs give one-line errors. The features are extracted once for the module."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+import tomli_w
+
+from seq2seq import checkpoint as ckpt_io
+from seq2seq.caption.describe import describe
+from seq2seq.cli import main
+from seq2seq.vision.scenes import Scene, Thing
+from tests.helpers import one_error_line, train_cli
+
+RECIPE = {
+    "task": "caption",
+    "data": {"source": "generated-images", "image_size": 128, "generated_train": 240, "generated_valid": 40,
+             "max_things": 1},
+    "model": {"kind": "captioner", "cell": "gru", "attention": "bahdanau", "embed_dim": 32, "hidden_size": 64,
+              "layers": 1, "dropout": 0.0},
+    "search": {"beam_size": 2},
+    "train": {"epochs": 4, "batch_size": 32, "lr": 0.005, "metric": "bleu4", "log_every": 100},
+}  # fmt: skip
+
+
+@pytest.fixture(scope="module")
+def caption_run(tmp_path_factory) -> tuple[Path, dict, Path]:
+    """(best.pt, its validation scores, the validation images' folder)."""
+    tmp = tmp_path_factory.mktemp("caption")
+    recipe = tmp / "recipe.toml"
+    raw = {**RECIPE, "data": {**RECIPE["data"], "root": str(tmp / "data")}}
+    recipe.write_text(tomli_w.dumps(raw), encoding="utf-8")
+    best = train_cli(str(recipe), tmp / "run")
+    from seq2seq.api import load
+
+    scores = load(best, "cpu").evaluate()
+    images = next((tmp / "data").glob("images-*/media/valid-40"))
+    return best, scores, images
+
+
+def test_learns_what_is_where_to_a_stated_bleu4(caption_run):
+    """One shape per scene, 240 training images, four epochs: BLEU-4 at least 80 on 40 new images."""
+    _, scores, _ = caption_run
+    assert scores["bleu4"] >= 80, scores  # 90 measured; exact captions 78%
+    assert set(scores) >= {"loss", "bleu1", "bleu2", "bleu3", "bleu4", "chrf", "cider", "exact"}
+
+
+def test_caption_cli_on_image_files_is_the_api(caption_run, tmp_path, capsys):
+    best, _, images = caption_run
+    from seq2seq.api import load
+
+    files = sorted(images.glob("*.png"))[:4]
+    out = tmp_path / "captions.tsv"
+    assert main(["caption", *map(str, files), "-m", str(best), "--device", "cpu", "-o", str(out)]) == 0
+    lines = out.read_text(encoding="utf-8").splitlines()
+    expected = load(best, "cpu").caption(files)
+    assert lines == [f"{f.name}\t{c}" for f, c in zip(files, expected, strict=True)]
+    assert all(c.split()[0] in ("a", "one", "there") for c in expected)
+
+
+def test_nbest_and_the_attention_figure(caption_run, tmp_path, capsys):
+    best, _, images = caption_run
+    files = sorted(images.glob("*.png"))[:2]
+    plots = tmp_path / "plots"
+    args = ["caption", *map(str, files), "-m", str(best), "--device", "cpu", "--beam", "3", "--nbest", "2",
+            "--attention-plot", str(plots)]  # fmt: skip
+    assert main(args) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert [line.split("\t")[0] for line in lines] == [files[0].name] * 2 + [files[1].name] * 2
+    scores = [float(line.split("\t")[2]) for line in lines]
+    assert scores[0] >= scores[1] and scores[2] >= scores[3]
+    assert sorted(p.name for p in plots.iterdir()) == [f"{f.stem}.attention.png" for f in files]
+
+
+def test_evaluate_scores_against_all_references(caption_run, capsys):
+    best, scores, _ = caption_run
+    assert main(["evaluate", "-m", str(best), "--device", "cpu"]) == 0
+    printed = json.loads(capsys.readouterr().out)
+    assert printed["bleu4"] == pytest.approx(scores["bleu4"])
+
+
+def test_references_say_colours_shapes_counts_and_positions():
+    scene = Scene((Thing("circle", "red", 0, 0), Thing("square", "blue", 0, 2), Thing("square", "blue", 2, 2)))
+    refs = describe(scene)
+    assert refs[0] == "a red circle at the top left and two blue squares on the right"
+    assert refs[1] == "two blue squares on the right and a red circle at the top left"
+    assert len(set(refs)) == 4
+
+
+def test_an_unreadable_image_is_one_line(caption_run, tmp_path, capsys):
+    best, _, _ = caption_run
+    bad = tmp_path / "broken.png"
+    bad.write_bytes(b"not a png")
+    assert main(["caption", str(bad), "-m", str(best), "--device", "cpu"]) == 2
+    one_error_line(capsys, "broken.png", "not a readable image")
+
+
+def test_a_checkpoint_of_another_task_is_one_line(caption_run, tmp_path, capsys):
+    best, _, images = caption_run
+    payload = ckpt_io.load(best)
+    payload["task"] = "classify"
+    other = tmp_path / "other.pt"
+    ckpt_io.save(other, payload)
+    assert main(["caption", str(next(images.glob("*.png"))), "-m", str(other)]) == 2
+    one_error_line(capsys, "other.pt", "'classify' checkpoint", "'caption' checkpoint")
+
+
+def test_a_caption_file_naming_missing_images_is_one_line(caption_run, tmp_path, capsys):
+    _, _, images = caption_run
+    coco = tmp_path / "captions.json"
+    coco.write_text(json.dumps({
+        "images": [{"id": 1, "file_name": "scene-0000.png"}, {"id": 2, "file_name": "gone.png"}],
+        "annotations": [{"id": 1, "image_id": 1, "caption": "a red circle"},
+                        {"id": 2, "image_id": 2, "caption": "a blue square"}],
+    }), encoding="utf-8")  # fmt: skip
+    args = ["train", "caption/demo", "--out", str(tmp_path / "run"), "--set", "data.source=files",
+            "--set", f"data.train={coco}", "--set", f"data.valid={coco}", "--set", f"data.media_root={images}",
+            "--set", f"data.root={tmp_path / 'data'}"]  # fmt: skip
+    assert main(args) == 2
+    one_error_line(capsys, "gone.png")
+
+
+def test_a_caption_file_trains_and_its_splits_are_kept(caption_run, tmp_path, capsys):
+    """A TSV of media<TAB>caption<TAB>split lines: the train lines train, the valid ones validate."""
+    from seq2seq.api import load
+    from seq2seq.vision.scenes import read_scenes
+
+    _, _, images = caption_run
+    scenes = read_scenes(images)
+    lines = ["media\tcaption\tsplit"]
+    for k, (path, scene) in enumerate(scenes[:24]):
+        lines += [f"{path.name}\t{ref}\t{'valid' if k < 6 else 'train'}" for ref in describe(scene)[:2]]
+    tsv = tmp_path / "captions.tsv"
+    tsv.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    args = ["train", "caption/demo", "--out", str(tmp_path / "run"), "--device", "cpu", "--set", "data.source=files",
+            "--set", f"data.train={tsv}", "--set", f"data.valid={tsv}", "--set", "data.train_split=train",
+            "--set", "data.valid_split=val", "--set", f"data.media_root={images}", "--set", "data.image_size=128",
+            "--set", f"data.root={tmp_path / 'data'}", "--set", "train.max_steps=2",
+            "--set", "train.progress=false"]  # fmt: skip
+    assert main(args) == 0
+    model = load(tmp_path / "run" / "best.pt", "cpu")
+    assert len(model.task.read_split("train")[0]) == 18 and len(model.task.read_split("valid")[0]) == 6
+    assert isinstance(model.caption(scenes[0][0]), str)
