@@ -183,6 +183,8 @@ def test_vqa_recipes_are_checked():
         load_config("vqa/demo", ["model.pooling=mean"])
     with pytest.raises(ConfigError, match="'red cube' is not a colour and a shape"):
         load_config("vqa/demo", ["data.held_out=red cube"])
+    with pytest.raises(ConfigError, match="model.hops is not used by a question-only vqa model"):
+        load_config("vqa/question_only", ["model.hops=3"])
 
 
 def test_features_made_otherwise_are_refused(vqa_runs, tmp_path, capsys):

@@ -148,6 +148,11 @@ class VqaTask(Task):
             raise ConfigError(f"data.held_out: {bad[0]!r} is not a colour and a shape such as 'red triangle'")
         if cfg.train.tbptt:
             raise ConfigError("train.tbptt: a vqa model reads each question whole; set it to 0")
+        m, defaults = cfg.model, type(cfg.model)()
+        unread = [k for k in ("attention", "hops") if getattr(m, k) != getattr(defaults, k)]
+        if not m.image and unread:
+            raise ConfigError(f"model.{unread[0]} is not used by a question-only vqa model (model.image = false); "
+                              "remove it")  # fmt: skip
 
     # -- data --------------------------------------------------------------------------------
     def question_files(self) -> dict[str, Path]:
