@@ -8,7 +8,7 @@ PIP_FLAGS ?= -q --disable-pip-version-check
 OUT ?= runs
 
 .PHONY: setup test test-fast demo lint docs bench bench-peers clean video-demo translate-demo music-demo text-demo \
-        classify-demo classify-gtea caption-demo \
+        classify-demo classify-gtea caption-demo vqa-demo \
         translate-multi30k music-jsb music-nade video-gtea video-cv
 
 setup: $(STAMP)
@@ -73,6 +73,11 @@ classify-demo: $(STAMP)
 # Captioning generated scenes with attention (docs/caption.md); ~10 minutes on one core.
 caption-demo: $(STAMP)
 	$(BIN)/python -m seq2seq demo --only caption --out $(OUT)/demo
+
+# Visual question answering on generated scenes, with the image and from the question alone
+# (docs/vqa.md); ~6 minutes on one core.
+vqa-demo: $(STAMP)
+	$(BIN)/python -m seq2seq demo --only vqa --out $(OUT)/demo
 
 $(JSB_MAT):
 	$(BIN)/python datasets/prepare_polyphonic.py --dataset jsb --from "$(JSB_FROM)" --out $(dir $(JSB_MAT))

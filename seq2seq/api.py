@@ -9,6 +9,7 @@
     text = seq2seq.load("text.pt").generate(primer="The", steps=200)
     label, p = seq2seq.load("classify.pt").classify("the film was not bad")
     seq2seq.load("caption.pt").caption("scene.png")           # -> "a red circle at the top left"
+    answer, p = seq2seq.load("vqa.pt").answer("scene.png", "what colour is the square?")
 
     seq2seq.train("toy/reverse", overrides={"train.epochs": 2}, out="runs/toy")
 
@@ -337,6 +338,84 @@ class CaptionModel(Model):
         return plot_image_attention(picture(read_image(path), self.task.spec()), words, weights, out)
 
 
+# -- visual question answering ------------------------------------------------------------------
+class VqaModel(Model):
+    """A vqa checkpoint: ``answer`` questions about images (files or (H, W, 3) uint8 RGB arrays),
+    each image embedded by the checkpoint's own CNN and preprocessing."""
+
+    def grids(self, images: Sequence[str | Path | np.ndarray]) -> np.ndarray:
+        """Raw grid features (n, cells, dim) of each image (a file read once however often named)."""
+        from seq2seq.vision.images import picture
+
+        extractor = self.task.extractor(self.device)
+        done: dict[str, np.ndarray] = {}
+        out = []
+        for image in images:
+            if isinstance(image, np.ndarray):
+                if image.ndim != 3 or image.shape[2] != 3 or image.dtype != np.uint8:
+                    raise UserError(f"an image array of shape {image.shape} ({image.dtype}); give (H, W, 3) uint8 RGB")
+                out.append(extractor.embed(picture(image, extractor.spec)[None])[0])
+                continue
+            if str(image) not in done:
+                done[str(image)] = extractor.image(image)
+            out.append(done[str(image)])
+        return np.stack(out)
+
+    def _questions(self, questions: Sequence[str]) -> list[tuple[int, ...]]:
+        for i, q in enumerate(questions):
+            if not isinstance(q, str) or not q.strip():
+                raise UserError(f"question {i + 1}: empty question; ask something about the image")
+        return [self.task.encode(q) for q in questions]
+
+    def probabilities(self, images: Sequence[str | Path | np.ndarray], questions: Sequence[str]) -> np.ndarray:
+        """(n, answers) probabilities, answers in the order of ``task.answers``."""
+        if len(images) != len(questions):
+            raise UserError(f"{len(images)} images for {len(questions)} questions: give one image per question")
+        ids = self._questions(questions)
+        if not ids:
+            return np.zeros((0, len(self.task.answers)), dtype=np.float32)
+        return self.task.probabilities(self.model, ids, self.grids(images)).numpy()
+
+    def answer(
+        self, image: str | Path | np.ndarray | Sequence[str | Path | np.ndarray], question: str | Sequence[str]
+    ) -> tuple[str, float] | list[tuple[str, float]]:
+        """One image and question -> (answer, probability); lists of them (one image per question)
+        -> a list."""
+        one = isinstance(question, str)
+        images = [image] if one else list(image)
+        probs = self.probabilities(images, [question] if one else list(question))
+        out = [(self.task.answers[int(c)], float(probs[i, c])) for i, c in enumerate(probs.argmax(-1).tolist())]
+        return out[0] if one else out
+
+    def attention(self, image: str | Path | np.ndarray, question: str) -> np.ndarray:
+        """Where the question looks: (hops, rows, cols) weights over the image grid, each hop
+        summing to 1."""
+        import torch
+
+        (ids,) = self._questions([question])
+        grid = self.task.reduce(self.grids([image])).to(self.device)
+        with torch.no_grad():
+            weights = self.model.attention(torch.tensor([ids]), torch.tensor([len(ids)]), grid)[0].float().cpu()
+        side = int(round(weights.shape[1] ** 0.5))
+        return weights.view(weights.shape[0], side, side).numpy()
+
+    def plot_attention(self, image: str | Path | np.ndarray, question: str, out_png: str | Path) -> Path:
+        """The picture the CNN saw with each hop's attention drawn over it, titled by the question
+        and its answer; written atomically to ``out_png``."""
+        from seq2seq.vision.images import picture, read_image
+        from seq2seq.vqa.plots import plot_attention
+
+        pixels = image if isinstance(image, np.ndarray) else read_image(image)
+        answer, p = self.answer(image, question)
+        title = f"{question.strip()}  ->  {answer} ({p:.2f})"
+        return plot_attention(picture(pixels, self.task.spec()), self.attention(image, question), title, out_png)
+
+    def scores(self, split: str = "valid") -> dict[str, Any]:
+        """Accuracy overall, per question type and on held-out pairs (``novel``) of a split of the
+        checkpoint's data, with the number of questions of each (``questions``)."""
+        return self.task.report(self.model, split)
+
+
 HANDLES: dict[str, type[Model]] = {
     "translation": TranslationModel,
     "video": VideoModel,
@@ -344,12 +423,14 @@ HANDLES: dict[str, type[Model]] = {
     "text": TextModel,
     "classify": ClassifierModel,
     "caption": CaptionModel,
+    "vqa": VqaModel,
 }
 
 
 def load(path: str | Path, device: str = "auto") -> Model:
     """The checkpoint at ``path`` as the handle of its task (``TranslationModel``, ``VideoModel``,
-    ``MusicModel``, ``TextModel``, ``ClassifierModel``, ``CaptionModel``; a ``Model`` for others), on
+    ``MusicModel``, ``TextModel``, ``ClassifierModel``, ``CaptionModel``, ``VqaModel``; a ``Model`` for
+    others), on
     ``device`` ('auto': a GPU when there is one)."""
     loaded = load_model(path, device)
     return HANDLES.get(loaded.cfg.task, Model)(loaded)
@@ -386,4 +467,4 @@ def train(
 
 
 __all__ = ["CaptionModel", "ClassifierModel", "Labels", "Model", "MusicModel", "PianoRoll", "TextModel",
-           "TranslationModel", "VideoModel", "load", "train"]  # fmt: skip
+           "TranslationModel", "VideoModel", "VqaModel", "load", "train"]  # fmt: skip

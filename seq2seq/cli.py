@@ -332,7 +332,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--only",
         action="append",
-        help="run only these demos (repeatable): video, translation, music, text, classify, caption, toy",
+        help="run only these demos (repeatable): video, translation, music, text, classify, caption, vqa, toy",
     )
     add_device(p)
     p.set_defaults(func=cmd_demo)

@@ -104,7 +104,7 @@ class Section:
 
 
 # -- the shared sections ---------------------------------------------------------------------
-ModelKind = Literal["encoder_decoder", "tagger", "language_model", "classifier", "captioner"]
+ModelKind = Literal["encoder_decoder", "tagger", "language_model", "classifier", "captioner", "vqa"]
 Pooling = Literal["last", "mean", "attention"]
 Cell = Literal["rnn", "lstm", "gru"]
 AttentionKind = Literal["none", "dot", "general", "bahdanau"]
@@ -121,7 +121,7 @@ class ModelConfig(Section):
 
     section: ClassVar[str] = "model"
 
-    kind: ModelKind = key("encoder_decoder", "encoder_decoder / tagger / language_model / classifier / captioner")
+    kind: ModelKind = key("encoder_decoder", "encoder_decoder / tagger / language_model / classifier / captioner / vqa")
     cell: Cell = key("lstm", "rnn (tanh) / lstm / gru")
     embed_dim: int = key(256, "token embedding or feature projection size", min=1)
     hidden_size: int = key(256, "per direction", min=1)
@@ -141,7 +141,10 @@ class ModelConfig(Section):
         min=0,
         lt=1,
     )
-    attention: AttentionKind = key("general", "encoder_decoder, captioner: none / dot / general / bahdanau")
+    attention: AttentionKind = key(
+        "general", "encoder_decoder, captioner: none / dot / general / bahdanau; vqa: the score of the question over "
+        "the image cells (none: the mean of the cells, no attention)",
+    )  # fmt: skip
     input_feeding: bool = key(
         True, "encoder_decoder, captioner: feed the attentional vector into the next decoder step"
     )
@@ -154,6 +157,10 @@ class ModelConfig(Section):
     )
     nade_hidden: int = key(150, "frame_output = nade: hidden units of the NADE", min=1)
     share_embeddings: bool = key(False, "encoder_decoder: encoder and decoder share one embedding (joint vocabulary)")
+    image: bool = key(True, "vqa: false: answer from the question alone (the baseline that shows how much the "
+                      "answers can be guessed without looking)")  # fmt: skip
+    hops: int = key(2, "vqa: attention hops over the image grid, each query the last plus what it saw (stacked "
+                    "attention)", min=1)  # fmt: skip
 
 
 @dataclass(frozen=True)

@@ -47,6 +47,7 @@ DEMOS = {
     "video": "seq2seq.video.demo:demo",
     "classify": "seq2seq.classify.demo:demo",
     "caption": "seq2seq.caption.demo:demo",  # ~10 minutes: `make caption-demo`, not in `make demo`
+    "vqa": "seq2seq.vqa.demo:demo",
 }
 # What `make demo` runs, in this order; the toy demo is the core's smallest example (--only toy).
 DEFAULT = ("video", "translation", "music", "text", "classify")

@@ -27,6 +27,7 @@ TASKS: dict[str, str] = {
     "text": "seq2seq.text.task:TextTask",
     "classify": "seq2seq.classify.task:ClassifyTask",
     "caption": "seq2seq.caption.task:CaptionTask",
+    "vqa": "seq2seq.vqa.task:VqaTask",
 }
 # Each task's command module: its sub-commands (``register``) and its ``evaluate`` handler.
 COMMANDS: dict[str, str] = {
@@ -36,6 +37,7 @@ COMMANDS: dict[str, str] = {
     "text": "seq2seq.text.cli",
     "classify": "seq2seq.classify.cli",
     "caption": "seq2seq.caption.cli",
+    "vqa": "seq2seq.vqa.cli",
 }
 
 

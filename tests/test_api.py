@@ -96,7 +96,7 @@ def examples() -> list[str]:
 
 @pytest.mark.slow
 def test_every_example_in_the_api_docs_runs(run, setup, roll_model, text_model, reviews_run, caption_run,  # noqa: F811
-                                            tmp_path, monkeypatch):  # fmt: skip
+                                            vqa_runs, tmp_path, monkeypatch):  # fmt: skip
     """docs/api.md reads what `make demo` writes; the same files, from small models, are laid out
     under runs/demo/ here and each example is run in that folder."""
     _, clips, _, offline = setup
@@ -104,13 +104,16 @@ def test_every_example_in_the_api_docs_runs(run, setup, roll_model, text_model, 
     for source, target in ((run / "best.pt", "translation/best.pt"), (offline, "video/model/best.pt"),
                            (roll_model, "music-chords/best.pt"), (text_model, "text/best.pt"),
                            (reviews_run[0] / "best.pt", "classify/best.pt"), (caption_run[0], "caption/best.pt"),
-                           (clips[0].video, "video/clips/test/clip_95000.mp4")):  # fmt: skip
+                           (clips[0].video, "video/clips/test/clip_95000.mp4"),
+                           (vqa_runs[0] / "image" / "best.pt", "vqa/best.pt"),
+                           (vqa_runs[0] / "data" / "test" / "scene-0001.png",
+                            "vqa-scenes/test/scene-0001.png")):  # fmt: skip
         (demo / target).parent.mkdir(parents=True, exist_ok=True)
         shutil.copy(source, demo / target)
     monkeypatch.chdir(tmp_path)
     monkeypatch.setenv("OMP_NUM_THREADS", os.environ.get("OMP_NUM_THREADS", "1"))
     found = examples()
-    assert len(found) == 7
+    assert len(found) == 8
     for code in found:
         exec(compile(code, "docs/api.md", "exec"), {})  # noqa: S102 -- the docs' own examples
     assert (tmp_path / "continuation.mid").is_file() and (tmp_path / "runs" / "api-toy" / "best.pt").is_file()

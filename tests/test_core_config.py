@@ -79,7 +79,7 @@ def test_config_module_imports_nothing_else_of_the_package():
         (RECIPE.replace("[train]", "[trian]"), "unknown key 'trian'; did you mean 'train'?"),
         (
             RECIPE.replace('"toy"', '"toys"'),
-            "unknown task 'toys'; known tasks: caption, classify, music, text, toy, translation, video; "
+            "unknown task 'toys'; known tasks: caption, classify, music, text, toy, translation, video, vqa; "
             "did you mean 'toy'?",
         ),
         (RECIPE.replace("0.01", '"fast"'), "train.lr: expected a number, got 'fast'"),
@@ -212,6 +212,8 @@ def test_every_shipped_recipe_loads_and_builds_its_model(recipe):
     dims = Dims(output_size=16, **({"input_dim": 8} if features else {"input_vocab": 16}))
     if cfg.task == "music":  # multi-hot frames (a joint frame output needs them)
         dims = Dims(output_size=16, input_dim=16, output="sigmoid")
+    if cfg.task == "vqa":  # a question and an image grid's features
+        dims = Dims(output_size=16, input_vocab=16, image_dim=8)
     model = build_model(cfg.model, dims)
     assert sum(p.numel() for p in model.parameters()) > 0
     assert (RECIPES / f"{recipe}.toml").is_file() and (RECIPES.parent.parent / "recipes" / f"{recipe}.toml").is_file()

@@ -10,6 +10,8 @@
   a pooling over time (``seq2seq.nn.pooling``), a linear layer to the classes.
 - ``Captioner``: feature vectors (an image's grid cells, a clip's frames) to a sentence: their
   mean starts the decoder, which attends over them or not (``seq2seq.nn.captioner``).
+- ``QuestionAnswerer`` (``seq2seq.nn.vqa``): a question and an image grid in, an answer out, with
+  attention over the grid conditioned on the question.
 """
 
 from __future__ import annotations
@@ -27,8 +29,9 @@ from seq2seq.nn.encoder import Encoder, InputLayer
 from seq2seq.nn.nade import Nade
 from seq2seq.nn.pooling import Pooling
 from seq2seq.nn.rnn import RecurrentStack, State
+from seq2seq.nn.vqa import QuestionAnswerer
 
-KINDS = ("encoder_decoder", "tagger", "language_model", "classifier", "captioner")
+KINDS = ("encoder_decoder", "tagger", "language_model", "classifier", "captioner", "vqa")
 
 # The [model] keys each kind reads; a recipe that sets another one is refused at load.
 _COMMON = {"kind", "cell", "embed_dim", "hidden_size", "layers", "dropout", "embed_dropout", "word_dropout"}
@@ -39,6 +42,7 @@ READS: dict[str, frozenset[str]] = {
     "language_model": frozenset(_COMMON | {"tie_embeddings", "frame_output", "nade_hidden"}),
     "classifier": frozenset(_COMMON | {"bidirectional", "pooling"}),
     "captioner": frozenset(_COMMON | {"attention", "input_feeding", "tie_embeddings"}),
+    "vqa": frozenset(_COMMON | {"bidirectional", "attention", "hops", "image"}),
 }  # fmt: skip
 
 
@@ -49,7 +53,8 @@ class Dims:
 
     Token inputs have ``input_vocab`` > 0, feature inputs ``input_dim`` > 0 (exactly one of them);
     ``output_size`` counts classes, target vocabulary or keys; ``output`` is ``softmax`` over them
-    or independent ``sigmoid`` outputs (multi-hot frames such as piano-roll keys)."""
+    or independent ``sigmoid`` outputs (multi-hot frames such as piano-roll keys); ``image_dim`` > 0
+    is the size of a second input's feature vectors (VQA: an image grid's cells)."""
 
     output_size: int
     input_vocab: int = 0
@@ -58,6 +63,7 @@ class Dims:
     pad_id: int = 0
     bos_id: int = 1
     eos_id: int = 2
+    image_dim: int = 0
 
     def __post_init__(self) -> None:
         if (self.input_vocab > 0) == (self.input_dim > 0):
@@ -263,7 +269,9 @@ def encoder(cfg: ModelConfig, dims: Dims, reference: bool = False) -> Encoder:
     )
 
 
-MODELS: dict[str, type[nn.Module]] = {m.kind: m for m in (EncoderDecoder, Tagger, LanguageModel, Classifier, Captioner)}
+MODELS: dict[str, type[nn.Module]] = {
+    m.kind: m for m in (EncoderDecoder, Tagger, LanguageModel, Classifier, Captioner, QuestionAnswerer)
+}
 
 
 def build_model(cfg: ModelConfig, dims: Dims, reference: bool = False) -> nn.Module:
