@@ -201,7 +201,8 @@ def test_features_made_otherwise_are_refused(vqa_runs, tmp_path, capsys):
     assert main(["evaluate", "-m", str(tmp_path / "other.pt"), "--split", "test"]) == 2
     one_error_line(capsys, "features made with size 192 (wants 160)")
     assert main(["info", "-m", str(vqa_runs[0] / "image" / "best.pt")]) == 0
-    assert "image features" in capsys.readouterr().out
+    shown = capsys.readouterr().out
+    assert "image features" in shown and "1280 per cell" in shown and "fps" not in shown  # still images
 
 
 def test_files_source_trains_on_a_csv_and_refuses_unknown_answers(vqa_runs, tmp_path):

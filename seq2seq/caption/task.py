@@ -311,8 +311,9 @@ class CaptionTask(Task):
         self.max_len = int(state["max_len"])
 
     def describe(self) -> dict[str, str]:
+        features = Extraction.from_dict(self.extraction).describe(images=self.media == "image")
         return {"captions": f"{len(self.vocab)} words, at most {self.max_len} in training",
-                "features": Extraction.from_dict(self.extraction).describe(), "media": f"{self.media}s",
+                "features": features, "media": f"{self.media}s",
                 "trained on": self.cfg.data.train or self.cfg.data.source}  # fmt: skip
 
 

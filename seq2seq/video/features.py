@@ -76,8 +76,9 @@ class Extraction:
         values = {k: tuple(v) if isinstance(v, list) else v for k, v in raw.items() if k in known}
         return cls(**values)
 
-    def describe(self) -> str:
-        """One line: backbone, weights, picture, sampling."""
+    def describe(self, images: bool = False) -> str:
+        """One line: backbone, weights, picture, sampling (``images``: features of still images,
+        a grid of cells each, no sampling rate)."""
         if self.resize == "crop":
             picture = f"shorter side scaled to {round(self.size / self.crop)} px, centre {self.size} x {self.size}"
         else:
@@ -86,7 +87,7 @@ class Extraction:
         audio = f" + {self.n_mels} log-mel audio" if self.audio else ""
         return (f"{self.backbone} (weights {weights}), {picture}, {self.interpolation}, mean "
                 f"{'/'.join(f'{m:.3f}' for m in self.mean)} std {'/'.join(f'{s:.3f}' for s in self.std)}, "
-                f"{self.fps:g} fps, {self.dim} per frame{audio}")  # fmt: skip
+                + (f"{self.dim} per cell" if images else f"{self.fps:g} fps, {self.dim} per frame{audio}"))  # fmt: skip
 
 
 def is_named(weights: str) -> bool:

@@ -378,5 +378,7 @@ class VqaTask(Task):
             "answers": ", ".join(self.answers),
             "trained on": what,
             "question words": str(len(self.vocab) - len(SPECIALS)),
-            "image features": Extraction.from_dict(self.extraction).describe() if self.extraction else "none",
+            "image features": Extraction.from_dict(self.extraction).describe(images=True)
+            if self.extraction
+            else "none",
         }
