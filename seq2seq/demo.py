@@ -46,11 +46,11 @@ DEMOS = {
     "translation": "seq2seq.translation.demo:demo",
     "video": "seq2seq.video.demo:demo",
     "classify": "seq2seq.classify.demo:demo",
-    "caption": "seq2seq.caption.demo:demo",  # ~10 minutes: `make caption-demo`, not in `make demo`
+    "caption": "seq2seq.caption.demo:demo",
     "vqa": "seq2seq.vqa.demo:demo",
 }
 # What `make demo` runs, in this order; the toy demo is the core's smallest example (--only toy).
-DEFAULT = ("video", "translation", "music", "text", "classify")
+DEFAULT = ("video", "translation", "music", "text", "classify", "caption", "vqa")
 
 
 def run_demos(out: Path, only: list[str] | None, device: str) -> int:

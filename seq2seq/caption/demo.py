@@ -1,7 +1,8 @@
-"""``make caption-demo``: captioning generated scenes (docs/caption.md). Draws the scenes, extracts
-their grid features once (cached under data/caption), trains the attention captioner of
-``caption/demo``, captions a few validation images beside their first reference and draws one
-image's attention per word. About six minutes on one CPU core, so not part of ``make demo``."""
+"""``make caption-demo`` (and part of ``make demo``): captioning generated scenes (docs/caption.md).
+Draws the scenes, extracts their grid features once (cached under OUT/caption-data: a second run
+reuses both), trains the attention captioner of ``caption/demo``, captions a few validation images
+beside their first reference and draws one image's attention per word. About six minutes on one
+CPU core from scratch."""
 
 from __future__ import annotations
 
@@ -16,7 +17,8 @@ def demo(out: Path, device: str) -> dict[str, str]:
 
     run = out / "caption"
     shutil.rmtree(run, ignore_errors=True)
-    summary = train(load_config("caption/demo", [f"train.out_dir={run}", f"train.device={device}"]))
+    data = f"data.root={out / 'caption-data'}"  # kept across runs: drawn and embedded once
+    summary = train(load_config("caption/demo", [data, f"train.out_dir={run}", f"train.device={device}"]))
     model = load(run / "best.pt", device)
     paths, refs = model.task.media_and_captions("valid")
     shown = paths[:6]
