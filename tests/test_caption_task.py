@@ -77,6 +77,37 @@ def test_nbest_and_the_attention_figure(caption_run, tmp_path, capsys):
     assert sorted(p.name for p in plots.iterdir()) == [f"{f.stem}.attention.png" for f in files]
 
 
+def test_a_folder_of_photo_folders_is_captioned_with_inner_paths(caption_run, tmp_path, capsys):
+    """A photo library: nested folders, a name with a space, an upper-case .JPG, a grey JPEG and an
+    RGBA PNG beside a text file; every picture is found and named by its path inside the folder."""
+    from PIL import Image
+    from skimage import data
+
+    best, _, _ = caption_run
+    photos = tmp_path / "my photos"
+    (photos / "cats").mkdir(parents=True)
+    (photos / "room 2").mkdir()
+    Image.fromarray(data.chelsea()[::4, ::4]).save(photos / "cats" / "Chelsea.JPG")
+    Image.fromarray(data.camera()[::8, ::8]).save(photos / "room 2" / "camera.jpg")
+    Image.fromarray(data.coffee()[::6, ::6]).convert("RGBA").save(photos / "room 2" / "cup.png")
+    (photos / "room 2" / "notes.txt").write_text("not a picture", encoding="utf-8")
+    plots = tmp_path / "plots"
+    assert main(["caption", str(photos), "-m", str(best), "--device", "cpu", "--attention-plot", str(plots)]) == 0
+    names = [line.split("\t")[0] for line in capsys.readouterr().out.splitlines()]
+    assert names == ["cats/Chelsea.JPG", "room 2/camera.jpg", "room 2/cup.png"]
+    drawn = sorted(p.relative_to(plots).as_posix() for p in plots.rglob("*.png"))
+    assert drawn == ["cats/Chelsea.attention.png", "room 2/camera.attention.png", "room 2/cup.attention.png"]
+    # two inputs of one name would print lines nobody can tell apart and draw one figure over the other
+    (photos / "cats" / "cup.jpg").write_bytes((photos / "cats" / "Chelsea.JPG").read_bytes())
+    args = ["caption", str(photos / "cats" / "cup.jpg"), str(photos / "room 2" / "cup.png"), "-m", str(best)]
+    assert main(args) == 2
+    one_error_line(capsys, "cup.png", "separate runs")
+    (tmp_path / "empty" / "sub").mkdir(parents=True)
+    (tmp_path / "empty" / "sub" / "a.txt").write_text("x", encoding="utf-8")
+    assert main(["caption", str(tmp_path / "empty"), "-m", str(best)]) == 2
+    one_error_line(capsys, "empty", "no images or clips in this folder or its subfolders")
+
+
 def test_evaluate_scores_against_all_references(caption_run, capsys):
     best, scores, _ = caption_run
     assert main(["evaluate", "-m", str(best), "--device", "cpu"]) == 0
