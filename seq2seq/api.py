@@ -362,9 +362,13 @@ class VqaModel(Model):
         return np.stack(out)
 
     def _questions(self, questions: Sequence[str]) -> list[tuple[int, ...]]:
+        from seq2seq.vqa.data import words
+
         for i, q in enumerate(questions):
             if not isinstance(q, str) or not q.strip():
                 raise UserError(f"question {i + 1}: empty question; ask something about the image")
+            if not words(q):
+                raise UserError(f"question {i + 1}: {q!r} has no words (punctuation is dropped); ask in words")
         return [self.task.encode(q) for q in questions]
 
     def probabilities(self, images: Sequence[str | Path | np.ndarray], questions: Sequence[str]) -> np.ndarray:

@@ -110,6 +110,7 @@ def test_answer_cli_on_image_files_as_the_api(vqa_runs, tmp_path, capsys):
     [
         (lambda d, img: [str(d / "broken.png"), "what shape is at the top?"], "broken.png: not a readable image"),
         (lambda d, img: [str(img), "   "], "question 1: empty question"),
+        (lambda d, img: [str(img), "?!"], "question 1: '?!' has no words"),
         (lambda d, img: ["--questions", str(d / "missing.jsonl")], "missing.jsonl:2: image nowhere.png not found"),
         (lambda d, img: [str(img)], "a question about"),
     ],
@@ -144,6 +145,11 @@ def test_a_checkpoint_of_another_task_is_refused(tmp_path, capsys):
     "name, text, message",
     [
         ("e.jsonl", '{"image": "a.png", "question": " "}\n', "e.jsonl:1: empty question"),
+        (
+            "p.csv",
+            "image,question,answer\na.png,what?,red\na.png,??,red\n",
+            "p.csv:3: the question '\\?\\?' has no words",
+        ),
         (
             "m.csv",
             "image,question,answer\na.png,what?,red\nb.png,what?,red\nc.png,what?,red\n",

@@ -18,7 +18,6 @@ training, ``valid_scores.json`` and (with a test split) ``test_scores.json`` hol
 
 from __future__ import annotations
 
-import re
 from collections import Counter
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
@@ -33,7 +32,7 @@ from seq2seq.config import Config, ConfigError, Section, key
 from seq2seq.nn.models import Dims
 from seq2seq.records import write_json
 from seq2seq.task import Batch, Examples, LossOutput, State, Task, eval_batches, length_batches, pad
-from seq2seq.vqa.data import Asked, VqaDataError, read_questions
+from seq2seq.vqa.data import Asked, VqaDataError, read_questions, words
 
 if TYPE_CHECKING:
     from seq2seq.video.features import Extraction
@@ -93,11 +92,6 @@ def principal_axes(grids: np.ndarray, components: int, most: int = 50_000) -> tu
     # larger than the rest and saturate the model's tanh
     scale = values[-components:].clamp(min=1e-6).rsqrt()
     return mean, std, (vectors[:, -components:] * scale).flip(-1).contiguous()
-
-
-def words(question: str) -> list[str]:
-    """The lower-cased words of a question (punctuation dropped)."""
-    return re.findall(r"[a-z0-9]+", question.lower())
 
 
 @dataclass(frozen=True)
@@ -239,7 +233,8 @@ class VqaTask(Task):
         self.answer_index = {a: i for i, a in enumerate(self.answers)}
 
     def encode(self, question: str) -> tuple[int, ...]:
-        """Word ids of a question (unknown words: <unk>; a question of no words reads as one <unk>)."""
+        """Word ids of a question (unknown words: <unk>; a question of no words reads as one <unk>,
+        though the readers and ``answer`` refuse one)."""
         return tuple(self.index.get(w, UNK) for w in words(question)) or (UNK,)
 
     def encode_examples(self, asked: Sequence[Asked]) -> list[Example]:
