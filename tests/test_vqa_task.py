@@ -131,6 +131,25 @@ def test_answer_cli_bad_inputs(vqa_runs, tmp_path, capsys, args, message):
     one_error_line(capsys, message)
 
 
+def test_a_question_of_words_never_seen_is_answered_with_a_note(vqa_runs, tmp_path, capsys):
+    """All <unk>: the answer comes from the image alone, and the user is told so on stderr."""
+    from seq2seq.cli import main
+
+    ckpt = str(vqa_runs[0] / "image" / "best.pt")
+    image = sorted((vqa_runs[0] / "data" / "test").glob("*.png"))[0]
+    capsys.readouterr()
+    assert main(["answer", str(image), "zebra quux?", "-m", ckpt]) == 0
+    out = capsys.readouterr()
+    assert len(out.out.split("\t")) == 2 and "no word of this question occurs in the training" in out.err
+    assert main(["answer", str(image), "where is the circle?", "-m", ckpt]) == 0
+    assert capsys.readouterr().err == ""
+    questions = tmp_path / "q.csv"
+    questions.write_text(f"question,extra,image\nwhere is the circle?,x,{image}\nblorp?,y,{image}\n", encoding="utf-8")
+    assert main(["answer", "--questions", str(questions), "-m", ckpt]) == 0
+    out = capsys.readouterr()
+    assert len(out.out.splitlines()) == 2 and "1 question(s) have no word" in out.err and "q.csv:3 'blorp?'" in out.err
+
+
 def test_a_checkpoint_of_another_task_is_refused(tmp_path, capsys):
     from seq2seq.checkpoint import save
     from seq2seq.cli import main

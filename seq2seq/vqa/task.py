@@ -237,6 +237,11 @@ class VqaTask(Task):
         though the readers and ``answer`` refuse one)."""
         return tuple(self.index.get(w, UNK) for w in words(question)) or (UNK,)
 
+    def known(self, question: str) -> bool:
+        """Whether any word of the question occurs in the training questions (else the answer is
+        the model's guess from the image alone)."""
+        return any(w in self.index for w in words(question))
+
     def encode_examples(self, asked: Sequence[Asked]) -> list[Example]:
         held_out = set(self.cfg.data.held_out) if self.cfg.data.source == "generated" else set()
         out = []
