@@ -211,3 +211,14 @@ def test_bad_arguments(tmp_path):
         read_captions(path, media_root=tmp_path / "elsewhere")
     with pytest.raises(CaptionFileError, match=r"split argument: unknown split 'eval'"):
         read_captions(path, split="eval")
+
+
+def test_a_relative_caption_file_missing_here_says_where_it_was_looked_for(tmp_path, monkeypatch):
+    """A checkpoint keeps data.train as given: evaluate run from another folder looks for it there."""
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(
+        CaptionFileError, match=r"photos/val.tsv: no such caption file in .*run from the folder training"
+    ):
+        read_captions("photos/val.tsv")
+    with pytest.raises(CaptionFileError, match=r"val.tsv: no such caption file$"):
+        read_captions(tmp_path / "val.tsv")

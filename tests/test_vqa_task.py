@@ -256,3 +256,9 @@ def test_files_source_trains_on_a_csv_and_refuses_unknown_answers(vqa_runs, tmp_
     bad = csv_of("valid", 3, f"{image},what colour is it?,purple,colour\n")
     with pytest.raises(VqaDataError, match="valid.csv:5: answer 'purple' never occurs in the training questions"):
         Trainer.from_config(load_config("vqa/demo", [*common, f"data.valid={bad}"]))
+
+
+def test_a_relative_question_file_missing_here_says_where_it_was_looked_for(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(VqaDataError, match=r"q/train.jsonl: no such question file in .*run from the folder training"):
+        read_questions("q/train.jsonl")

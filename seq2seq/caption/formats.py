@@ -50,7 +50,7 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
-from seq2seq.errors import DataError
+from seq2seq.errors import DataError, relative_to_here
 from seq2seq.translation.text import read_lines
 
 FORMATS = ("auto", "coco", "karpathy", "msrvtt", "csv", "tsv", "jsonl")
@@ -105,7 +105,7 @@ def read_captions(
     """The items of a caption file in ``fmt`` (module docstring), in the file's order."""
     path = Path(path)
     if not path.is_file():
-        raise CaptionFileError(f"{path}: no such caption file")
+        raise CaptionFileError(f"{path}: no such caption file{relative_to_here(path)}")
     if fmt not in FORMATS:
         raise CaptionFileError(f"{path}: unknown caption format '{fmt}'; use one of {', '.join(FORMATS)}")
     root = path.parent if media_root is None else Path(media_root)

@@ -24,7 +24,7 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
-from seq2seq.errors import DataError
+from seq2seq.errors import DataError, relative_to_here
 from seq2seq.translation.text import read_lines
 
 FORMATS = (
@@ -95,6 +95,8 @@ def words(question: str) -> list[str]:
 def read_questions(path: str | Path, answers: bool = True) -> list[Asked]:
     """The questions of a file; ``answers``: each must have its answer (training and scoring)."""
     path = Path(path)
+    if not path.is_file():
+        raise VqaDataError(f"{path}: no such question file{relative_to_here(path)}")
     rows = _rows(path, file_format(path))
     if not rows:
         raise VqaDataError(f"{path}: no questions; give {FORMATS}")
