@@ -177,3 +177,31 @@ def test_a_caption_file_trains_and_its_splits_are_kept(caption_run, tmp_path, ca
     model = load(tmp_path / "run" / "best.pt", "cpu")
     assert len(model.task.read_split("train")[0]) == 18 and len(model.task.read_split("valid")[0]) == 6
     assert isinstance(model.caption(scenes[0][0]), str)
+
+
+def test_one_karpathy_file_without_its_splits_notes_that_validation_is_training(tmp_path, capsys):
+    """data.train = data.valid = dataset.json and no splits: all of it trains and validates (a note
+    says so); with train_split / valid_split the validation images are unseen, and no note."""
+    from PIL import Image
+    from skimage import data
+
+    from seq2seq.registry import load_config, make_task
+
+    photos = {"cat": data.chelsea(), "cup": data.coffee(), "man": data.camera()}
+    (tmp_path / "img").mkdir()
+    for name, pixels in photos.items():
+        Image.fromarray(pixels[::8, ::8]).save(tmp_path / "img" / f"{name}.jpg")
+    dataset = {"images": [{"filepath": "img", "filename": f"{name}.jpg", "split": "val" if name == "man" else "train",
+                           "sentences": [{"raw": f"a {name}", "tokens": ["a", name]}]} for name in photos]}  # fmt: skip
+    (tmp_path / "dataset.json").write_text(json.dumps(dataset), encoding="utf-8")
+    for splits, note in (({}, True), ({"train_split": "train", "valid_split": "val"}, False)):
+        file = str(tmp_path / "dataset.json")
+        data_keys = {"source": "files", "train": file, "valid": file,
+                     "root": str(tmp_path / "data"), "backbone": "resnet18", "weights": "none", "image_size": 32,
+                     **splits}  # fmt: skip
+        recipe = tmp_path / "r.toml"
+        recipe.write_text(tomli_w.dumps({**RECIPE, "data": data_keys}), "utf-8")
+        capsys.readouterr()
+        make_task(load_config(recipe)).prepare()
+        err = capsys.readouterr().err
+        assert ("3 of 3 validation images are training ones too" in err) == note, err
