@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 import torch
 
-from seq2seq.config import ConfigError
+from seq2seq.config import ConfigError, UserError
 from seq2seq.registry import load_config
 from seq2seq.trainer import Trainer
 from seq2seq.vision.scenes import Scene, Thing, random_scene
@@ -262,3 +262,23 @@ def test_a_relative_question_file_missing_here_says_where_it_was_looked_for(tmp_
     monkeypatch.chdir(tmp_path)
     with pytest.raises(VqaDataError, match=r"q/train.jsonl: no such question file in .*run from the folder training"):
         read_questions("q/train.jsonl")
+
+
+def test_grey_and_rgba_image_arrays_are_answered_as_their_files(vqa_runs, tmp_path):
+    """A grey photograph (skimage's camera) and an RGBA one: the array gives what the file gives."""
+    from PIL import Image
+    from skimage import data
+
+    from seq2seq.api import load
+
+    model = load(vqa_runs[0] / "image" / "best.pt", "cpu")
+    grey, rgba = data.camera()[::4, ::4], np.asarray(Image.fromarray(data.coffee()[::4, ::4]).convert("RGBA"))
+    for name, pixels in (("grey.png", grey), ("rgba.png", rgba)):
+        Image.fromarray(pixels).save(tmp_path / name)
+        by_file, by_array = (
+            model.answer(tmp_path / name, "what shape is it?"),
+            model.answer(pixels, "what shape is it?"),
+        )
+        assert by_array[0] == by_file[0] and by_array[1] == pytest.approx(by_file[1], abs=1e-4)
+    with pytest.raises(UserError, match=r"shape \(4, 4, 2\)"):
+        model.answer(np.zeros((4, 4, 2), np.uint8), "what shape is it?")
