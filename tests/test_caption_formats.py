@@ -222,3 +222,18 @@ def test_a_relative_caption_file_missing_here_says_where_it_was_looked_for(tmp_p
         read_captions("photos/val.tsv")
     with pytest.raises(CaptionFileError, match=r"val.tsv: no such caption file$"):
         read_captions(tmp_path / "val.tsv")
+
+
+def test_a_split_column_without_its_header_is_refused_not_glued_to_the_caption(tmp_path):
+    """'a.jpg<TAB>a cat<TAB>train' would read as the caption 'a cat train'; a tab inside a
+    caption whose last field is no split's name stays in the caption."""
+    touch(tmp_path, "a.jpg")
+    (tmp_path / "train.tsv").write_text("a.jpg\ta cat\ttrain\n", encoding="utf-8")
+    with pytest.raises(
+        CaptionFileError, match=r"train.tsv:1: a third field 'train' is a split.*media<TAB>caption<TAB>split"
+    ):
+        read_captions(tmp_path / "train.tsv")
+    (tmp_path / "train.tsv").write_text("a.jpg\ta cat\ton a mat\n", encoding="utf-8")
+    assert read_captions(tmp_path / "train.tsv")[0].captions == ("a cat on a mat",)
+    (tmp_path / "train.tsv").write_text("media\tcaption\tsplit\na.jpg\ta cat\tval\n", encoding="utf-8")
+    assert read_captions(tmp_path / "train.tsv")[0].split == "valid"

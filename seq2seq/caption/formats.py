@@ -339,6 +339,11 @@ def _table(path: Path, root: Path, fmt: str) -> list[_Ref]:
     for number, cells in rows:
         where = f"{path}:{number}"
         if not named:  # media<TAB>caption; a tab inside the caption stays in it
+            if len(cells) > 2 and cells[-1].strip().lower() in SPLITS:
+                # but a last field that is a split's name is a split column without its header, which
+                # would otherwise end up in the caption ("a cat train")
+                raise CaptionFileError(f"{where}: a third field {cells[-1].strip()!r} is a split, but the file has no "
+                                       "header; start it with the line media<TAB>caption<TAB>split")  # fmt: skip
             cells = cells[:1] + ["\t".join(cells[1:])] if len(cells) > 1 else cells
         if len(cells) <= max(at.values()):
             raise CaptionFileError(f"{where}: {len(cells)} field(s) where the header has {max(at.values()) + 1}"
