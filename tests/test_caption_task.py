@@ -179,29 +179,48 @@ def test_a_caption_file_trains_and_its_splits_are_kept(caption_run, tmp_path, ca
     assert isinstance(model.caption(scenes[0][0]), str)
 
 
-def test_one_karpathy_file_without_its_splits_notes_that_validation_is_training(tmp_path, capsys):
-    """data.train = data.valid = dataset.json and no splits: all of it trains and validates (a note
-    says so); with train_split / valid_split the validation images are unseen, and no note."""
+def test_real_photographs_end_to_end_from_a_karpathy_file(tmp_path, capsys):
+    """A Karpathy split file of real photographs (grey, RGBA, an upper-case .JPG, a folder with a
+    space): given as data.train and data.valid without the splits, training notes that validation
+    is training; with them it trains, and the folder is captioned as the API does and evaluated."""
     from PIL import Image
     from skimage import data
 
+    from seq2seq.api import load
     from seq2seq.registry import load_config, make_task
 
-    photos = {"cat": data.chelsea(), "cup": data.coffee(), "man": data.camera()}
-    (tmp_path / "img").mkdir()
-    for name, pixels in photos.items():
-        Image.fromarray(pixels[::8, ::8]).save(tmp_path / "img" / f"{name}.jpg")
-    dataset = {"images": [{"filepath": "img", "filename": f"{name}.jpg", "split": "val" if name == "man" else "train",
-                           "sentences": [{"raw": f"a {name}", "tokens": ["a", name]}]} for name in photos]}  # fmt: skip
+    photos = {"cat": (data.chelsea(), "Cat.JPG"), "cup": (data.coffee(), "cup.png"), "man": (data.camera(), "man.jpg"),
+              "rocket": (data.rocket(), "rocket.jpg"), "coins": (data.coins(), "coins.png")}  # fmt: skip
+    (tmp_path / "my photos").mkdir()
+    for name, (pixels, file) in photos.items():
+        image = Image.fromarray(pixels[::8, ::8])
+        (image.convert("RGBA") if name == "cup" else image).save(tmp_path / "my photos" / file)
+    dataset = {"images": [{"filepath": "my photos", "filename": file, "split": "val" if name == "man" else "train",
+                           "sentences": [{"raw": f"A {name}.", "tokens": ["a", name]},
+                                         {"raw": f"a photo of a {name}", "tokens": []}]}
+                          for name, (_, file) in photos.items()]}  # fmt: skip
     (tmp_path / "dataset.json").write_text(json.dumps(dataset), encoding="utf-8")
-    for splits, note in (({}, True), ({"train_split": "train", "valid_split": "val"}, False)):
-        file = str(tmp_path / "dataset.json")
-        data_keys = {"source": "files", "train": file, "valid": file,
-                     "root": str(tmp_path / "data"), "backbone": "resnet18", "weights": "none", "image_size": 32,
-                     **splits}  # fmt: skip
-        recipe = tmp_path / "r.toml"
-        recipe.write_text(tomli_w.dumps({**RECIPE, "data": data_keys}), "utf-8")
-        capsys.readouterr()
-        make_task(load_config(recipe)).prepare()
-        err = capsys.readouterr().err
-        assert ("3 of 3 validation images are training ones too" in err) == note, err
+    file = str(tmp_path / "dataset.json")
+    data_keys = {"source": "files", "train": file, "valid": file, "root": str(tmp_path / "data"),
+                 "backbone": "resnet18", "weights": "none", "image_size": 32}  # fmt: skip
+    recipe = tmp_path / "r.toml"
+    recipe.write_text(
+        tomli_w.dumps({**RECIPE, "data": data_keys, "train": {**RECIPE["train"], "epochs": 1, "log_examples": 0}}),
+        "utf-8",
+    )
+    capsys.readouterr()
+    make_task(load_config(recipe)).prepare()  # extracts the features the training run below reuses
+    assert "5 of 5 validation images are training ones too" in capsys.readouterr().err
+    best = train_cli(str(recipe), tmp_path / "run", "data.train_split=train", "data.valid_split=val")
+    assert "training ones too" not in capsys.readouterr().err
+    out = tmp_path / "captions.tsv"
+    assert main(["caption", str(tmp_path / "my photos"), "-m", str(best), "--device", "cpu", "-o", str(out)]) == 0
+    model = load(best, "cpu")
+    files = sorted((tmp_path / "my photos").iterdir())
+    assert out.read_text(encoding="utf-8").splitlines() == [
+        f"{f.name}\t{c}" for f, c in zip(files, model.caption(files), strict=True)
+    ]
+    capsys.readouterr()
+    assert main(["evaluate", "-m", str(best), "--device", "cpu"]) == 0
+    scores = json.loads(capsys.readouterr().out)
+    assert scores == pytest.approx(model.evaluate()) and set(scores) >= {"bleu4", "cider", "exact"}
