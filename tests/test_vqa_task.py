@@ -230,7 +230,7 @@ def test_features_made_otherwise_are_refused(vqa_runs, tmp_path, capsys):
     assert "image features" in shown and "1280 per cell" in shown and "fps" not in shown  # still images
 
 
-def test_files_source_trains_on_a_csv_and_refuses_unknown_answers(vqa_runs, tmp_path):
+def test_files_source_trains_on_a_csv_and_refuses_unknown_answers(vqa_runs, tmp_path, capsys):
     """The generated questions given back as a user's CSV files (images named by absolute path):
     the features are the ones already extracted, found by the same names, so nothing is embedded
     again; a validation answer the training file never had names its line."""
@@ -256,6 +256,11 @@ def test_files_source_trains_on_a_csv_and_refuses_unknown_answers(vqa_runs, tmp_
     bad = csv_of("valid", 3, f"{image},what colour is it?,purple,colour\n")
     with pytest.raises(VqaDataError, match="valid.csv:5: answer 'purple' never occurs in the training questions"):
         Trainer.from_config(load_config("vqa/demo", [*common, f"data.valid={bad}"]))
+    assert "training ones too" not in capsys.readouterr().err
+    # one file as both: validation would score memory; training says so
+    same = [*common, f"data.valid={common[4].split('=', 1)[1]}", f"train.out_dir={tmp_path / 'same'}"]
+    Trainer.from_config(load_config("vqa/demo", same))
+    assert "vqa: note: 200 of 200 validation questions are training ones too (the first: " in capsys.readouterr().err
 
 
 def test_a_relative_question_file_missing_here_says_where_it_was_looked_for(tmp_path, monkeypatch):

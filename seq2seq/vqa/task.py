@@ -18,6 +18,7 @@ training, ``valid_scores.json`` and (with a test split) ``test_scores.json`` hol
 
 from __future__ import annotations
 
+import sys
 from collections import Counter
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
@@ -74,6 +75,18 @@ class VqaData(Section):
         64, "each cell's features standardised and projected on this many principal axes of the training cells "
         "(fewer inputs to learn from: faster, and less to overfit); 0: all features", min=0,
     )  # fmt: skip
+
+
+def note_seen(train: Sequence[Asked], valid: Sequence[Asked]) -> None:
+    """A stderr note when validation questions are training ones (the same image, words and
+    answer): one question file given as data.train and data.valid trains on all of it, and
+    validation and best.pt then score memory, not answering."""
+    seen = {(q.image.resolve(), tuple(words(q.question)), q.answer) for q in train}
+    both = [q for q in valid if (q.image.resolve(), tuple(words(q.question)), q.answer) in seen]
+    if both:
+        print(f"vqa: note: {len(both)} of {len(valid)} validation questions are training ones too (the first: "
+              f"{both[0].where}); give a validation file of other images, so that validation scores unseen ones",
+              file=sys.stderr)  # fmt: skip
 
 
 def principal_axes(grids: np.ndarray, components: int, most: int = 50_000) -> tuple[Tensor, Tensor, Tensor]:
@@ -223,7 +236,10 @@ class VqaTask(Task):
             images = sorted({self.rows[q.image] for q in train})
             self.mean, self.std, self.basis = principal_axes(self.grids[images], self.cfg.data.components)
         self.splits["train"] = self.encode_examples(train)
-        self.splits["valid"] = self.encode_examples(self.read_split("valid"))
+        valid = self.read_split("valid")
+        self.splits["valid"] = self.encode_examples(valid)
+        if not restored:
+            note_seen(train, valid)
         self.dims = Dims(input_vocab=len(self.vocab), output_size=len(self.answers),
                          image_dim=int(self.basis.shape[1]), pad_id=PAD)  # fmt: skip
         return self.dims
