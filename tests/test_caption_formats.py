@@ -170,7 +170,7 @@ def test_jsonl(tmp_path):
                                             {"id": 3, "file_name": "c.jpg"}],
                                  "annotations": [{"image_id": i, "caption": "x"} for i in (1, 2, 3)]},
          r"2 of 3 media file\(s\) do not exist under .*; the first: .*b.jpg \(annotations\[1\] \(image id 2\)\); "
-         r"pass media_root"),
+         r"set data.media_root \(--set data.media_root=FOLDER\)"),
         ("data.json", {"images": [{"filename": "a.jpg", "split": "train", "sentences": [{"tokens": []}]}]},
          r"images\[0\] \(a.jpg\) sentences\[0\]: empty caption"),
         ("data.json", {"images": [{"filename": "a.jpg", "split": "holdout", "sentences": [{"raw": "x"}]}]},

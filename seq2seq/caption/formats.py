@@ -413,6 +413,6 @@ def _items(path: Path, root: Path, refs: list[_Ref], split: str | None) -> list[
     if missing:
         first = missing[0]
         raise CaptionFileError(f"{path}: {len(missing)} of {len(groups)} media file(s) do not exist under {root}; "
-                               f"the first: {first.media[0][0]} ({_entry(path, first.where)}); pass media_root, "
-                               f"the folder they are in")  # fmt: skip
+                               f"the first: {first.media[0][0]} ({_entry(path, first.where)}); set data.media_root "
+                               f"(--set data.media_root=FOLDER) to the folder they are relative to")  # fmt: skip
     return items
