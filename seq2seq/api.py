@@ -340,11 +340,14 @@ class CaptionModel(Model):
 
 # -- visual question answering ------------------------------------------------------------------
 class VqaModel(Model):
-    """A vqa checkpoint: ``answer`` questions about images (files or (H, W, 3) uint8 RGB arrays),
+    """A vqa checkpoint: ``answer`` questions about images (files or (H, W, 3) uint8 RGB arrays;
+    (H, W) grey and (H, W, 4) RGBA ones are made RGB as image files are),
     each image embedded by the checkpoint's own CNN and preprocessing."""
 
     def grids(self, images: Sequence[str | Path | np.ndarray]) -> np.ndarray:
         """Raw grid features (n, cells, dim) of each image (a file read once however often named)."""
+        from PIL import Image
+
         from seq2seq.vision.images import picture
 
         extractor = self.task.extractor(self.device)
@@ -352,8 +355,12 @@ class VqaModel(Model):
         out = []
         for image in images:
             if isinstance(image, np.ndarray):
-                if image.ndim != 3 or image.shape[2] != 3 or image.dtype != np.uint8:
-                    raise UserError(f"an image array of shape {image.shape} ({image.dtype}); give (H, W, 3) uint8 RGB")
+                grey, colour = image.ndim == 2, image.ndim == 3 and image.shape[2] in (3, 4)
+                if not (grey or colour) or image.dtype != np.uint8:
+                    raise UserError(f"an image array of shape {image.shape} ({image.dtype}); give (H, W, 3) uint8 RGB "
+                                    "(or (H, W) grey, (H, W, 4) RGBA)")  # fmt: skip
+                # as an image file is read: grey repeated, alpha dropped
+                image = np.asarray(Image.fromarray(image).convert("RGB"))
                 out.append(extractor.embed(picture(image, extractor.spec)[None])[0])
                 continue
             if str(image) not in done:
@@ -362,9 +369,13 @@ class VqaModel(Model):
         return np.stack(out)
 
     def _questions(self, questions: Sequence[str]) -> list[tuple[int, ...]]:
+        from seq2seq.vqa.data import words
+
         for i, q in enumerate(questions):
             if not isinstance(q, str) or not q.strip():
                 raise UserError(f"question {i + 1}: empty question; ask something about the image")
+            if not words(q):
+                raise UserError(f"question {i + 1}: {q!r} has no words (punctuation is dropped); ask in words")
         return [self.task.encode(q) for q in questions]
 
     def probabilities(self, images: Sequence[str | Path | np.ndarray], questions: Sequence[str]) -> np.ndarray:

@@ -8,6 +8,8 @@ config, which imports nothing else of the package.
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from seq2seq.config import ConfigError, UserError
 
 
@@ -23,6 +25,23 @@ class DataError(UserError, ValueError):
     """Data that cannot be read as the task needs it; the message names the file (and line)."""
 
 
+def relative_to_here(path: str | Path) -> str:
+    """What to add to 'no such file' for a relative path: a checkpoint keeps its data paths as
+    given, so ``seq2seq evaluate`` run from another folder than training looks for them here."""
+    if Path(path).is_absolute():
+        return ""
+    return (f" in {Path.cwd()}; relative data paths (also a checkpoint's) are read from the folder you run in: "
+            "run from the folder training ran in, or give absolute paths")  # fmt: skip
+
+
 USER_ERRORS: tuple[type[BaseException], ...] = (UserError,)
 
-__all__ = ["USER_ERRORS", "CheckpointError", "ConfigError", "DataError", "TrainingError", "UserError"]
+__all__ = [
+    "USER_ERRORS",
+    "CheckpointError",
+    "ConfigError",
+    "DataError",
+    "TrainingError",
+    "UserError",
+    "relative_to_here",
+]

@@ -170,7 +170,7 @@ def test_jsonl(tmp_path):
                                             {"id": 3, "file_name": "c.jpg"}],
                                  "annotations": [{"image_id": i, "caption": "x"} for i in (1, 2, 3)]},
          r"2 of 3 media file\(s\) do not exist under .*; the first: .*b.jpg \(annotations\[1\] \(image id 2\)\); "
-         r"pass media_root"),
+         r"set data.media_root \(--set data.media_root=FOLDER\)"),
         ("data.json", {"images": [{"filename": "a.jpg", "split": "train", "sentences": [{"tokens": []}]}]},
          r"images\[0\] \(a.jpg\) sentences\[0\]: empty caption"),
         ("data.json", {"images": [{"filename": "a.jpg", "split": "holdout", "sentences": [{"raw": "x"}]}]},
@@ -211,3 +211,29 @@ def test_bad_arguments(tmp_path):
         read_captions(path, media_root=tmp_path / "elsewhere")
     with pytest.raises(CaptionFileError, match=r"split argument: unknown split 'eval'"):
         read_captions(path, split="eval")
+
+
+def test_a_relative_caption_file_missing_here_says_where_it_was_looked_for(tmp_path, monkeypatch):
+    """A checkpoint keeps data.train as given: evaluate run from another folder looks for it there."""
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(
+        CaptionFileError, match=r"photos/val.tsv: no such caption file in .*run from the folder training"
+    ):
+        read_captions("photos/val.tsv")
+    with pytest.raises(CaptionFileError, match=r"val.tsv: no such caption file$"):
+        read_captions(tmp_path / "val.tsv")
+
+
+def test_a_split_column_without_its_header_is_refused_not_glued_to_the_caption(tmp_path):
+    """'a.jpg<TAB>a cat<TAB>train' would read as the caption 'a cat train'; a tab inside a
+    caption whose last field is no split's name stays in the caption."""
+    touch(tmp_path, "a.jpg")
+    (tmp_path / "train.tsv").write_text("a.jpg\ta cat\ttrain\n", encoding="utf-8")
+    with pytest.raises(
+        CaptionFileError, match=r"train.tsv:1: a third field 'train' is a split.*media<TAB>caption<TAB>split"
+    ):
+        read_captions(tmp_path / "train.tsv")
+    (tmp_path / "train.tsv").write_text("a.jpg\ta cat\ton a mat\n", encoding="utf-8")
+    assert read_captions(tmp_path / "train.tsv")[0].captions == ("a cat on a mat",)
+    (tmp_path / "train.tsv").write_text("media\tcaption\tsplit\na.jpg\ta cat\tval\n", encoding="utf-8")
+    assert read_captions(tmp_path / "train.tsv")[0].split == "valid"

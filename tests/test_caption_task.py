@@ -77,6 +77,37 @@ def test_nbest_and_the_attention_figure(caption_run, tmp_path, capsys):
     assert sorted(p.name for p in plots.iterdir()) == [f"{f.stem}.attention.png" for f in files]
 
 
+def test_a_folder_of_photo_folders_is_captioned_with_inner_paths(caption_run, tmp_path, capsys):
+    """A photo library: nested folders, a name with a space, an upper-case .JPG, a grey JPEG and an
+    RGBA PNG beside a text file; every picture is found and named by its path inside the folder."""
+    from PIL import Image
+    from skimage import data
+
+    best, _, _ = caption_run
+    photos = tmp_path / "my photos"
+    (photos / "cats").mkdir(parents=True)
+    (photos / "room 2").mkdir()
+    Image.fromarray(data.chelsea()[::4, ::4]).save(photos / "cats" / "Chelsea.JPG")
+    Image.fromarray(data.camera()[::8, ::8]).save(photos / "room 2" / "camera.jpg")
+    Image.fromarray(data.coffee()[::6, ::6]).convert("RGBA").save(photos / "room 2" / "cup.png")
+    (photos / "room 2" / "notes.txt").write_text("not a picture", encoding="utf-8")
+    plots = tmp_path / "plots"
+    assert main(["caption", str(photos), "-m", str(best), "--device", "cpu", "--attention-plot", str(plots)]) == 0
+    names = [line.split("\t")[0] for line in capsys.readouterr().out.splitlines()]
+    assert names == ["cats/Chelsea.JPG", "room 2/camera.jpg", "room 2/cup.png"]
+    drawn = sorted(p.relative_to(plots).as_posix() for p in plots.rglob("*.png"))
+    assert drawn == ["cats/Chelsea.attention.png", "room 2/camera.attention.png", "room 2/cup.attention.png"]
+    # two inputs of one name would print lines nobody can tell apart and draw one figure over the other
+    (photos / "cats" / "cup.jpg").write_bytes((photos / "cats" / "Chelsea.JPG").read_bytes())
+    args = ["caption", str(photos / "cats" / "cup.jpg"), str(photos / "room 2" / "cup.png"), "-m", str(best)]
+    assert main(args) == 2
+    one_error_line(capsys, "cup.png", "separate runs")
+    (tmp_path / "empty" / "sub").mkdir(parents=True)
+    (tmp_path / "empty" / "sub" / "a.txt").write_text("x", encoding="utf-8")
+    assert main(["caption", str(tmp_path / "empty"), "-m", str(best)]) == 2
+    one_error_line(capsys, "empty", "no images or clips in this folder or its subfolders")
+
+
 def test_evaluate_scores_against_all_references(caption_run, capsys):
     best, scores, _ = caption_run
     assert main(["evaluate", "-m", str(best), "--device", "cpu"]) == 0
@@ -146,3 +177,50 @@ def test_a_caption_file_trains_and_its_splits_are_kept(caption_run, tmp_path, ca
     model = load(tmp_path / "run" / "best.pt", "cpu")
     assert len(model.task.read_split("train")[0]) == 18 and len(model.task.read_split("valid")[0]) == 6
     assert isinstance(model.caption(scenes[0][0]), str)
+
+
+def test_real_photographs_end_to_end_from_a_karpathy_file(tmp_path, capsys):
+    """A Karpathy split file of real photographs (grey, RGBA, an upper-case .JPG, a folder with a
+    space): given as data.train and data.valid without the splits, training notes that validation
+    is training; with them it trains, and the folder is captioned as the API does and evaluated."""
+    from PIL import Image
+    from skimage import data
+
+    from seq2seq.api import load
+    from seq2seq.registry import load_config, make_task
+
+    photos = {"cat": (data.chelsea(), "Cat.JPG"), "cup": (data.coffee(), "cup.png"), "man": (data.camera(), "man.jpg"),
+              "rocket": (data.rocket(), "rocket.jpg"), "coins": (data.coins(), "coins.png")}  # fmt: skip
+    (tmp_path / "my photos").mkdir()
+    for name, (pixels, file) in photos.items():
+        image = Image.fromarray(pixels[::8, ::8])
+        (image.convert("RGBA") if name == "cup" else image).save(tmp_path / "my photos" / file)
+    dataset = {"images": [{"filepath": "my photos", "filename": file, "split": "val" if name == "man" else "train",
+                           "sentences": [{"raw": f"A {name}.", "tokens": ["a", name]},
+                                         {"raw": f"a photo of a {name}", "tokens": []}]}
+                          for name, (_, file) in photos.items()]}  # fmt: skip
+    (tmp_path / "dataset.json").write_text(json.dumps(dataset), encoding="utf-8")
+    file = str(tmp_path / "dataset.json")
+    data_keys = {"source": "files", "train": file, "valid": file, "root": str(tmp_path / "data"),
+                 "backbone": "resnet18", "weights": "none", "image_size": 32}  # fmt: skip
+    recipe = tmp_path / "r.toml"
+    recipe.write_text(
+        tomli_w.dumps({**RECIPE, "data": data_keys, "train": {**RECIPE["train"], "epochs": 1, "log_examples": 0}}),
+        "utf-8",
+    )
+    capsys.readouterr()
+    make_task(load_config(recipe)).prepare()  # extracts the features the training run below reuses
+    assert "5 of 5 validation images are training ones too" in capsys.readouterr().err
+    best = train_cli(str(recipe), tmp_path / "run", "data.train_split=train", "data.valid_split=val")
+    assert "training ones too" not in capsys.readouterr().err
+    out = tmp_path / "captions.tsv"
+    assert main(["caption", str(tmp_path / "my photos"), "-m", str(best), "--device", "cpu", "-o", str(out)]) == 0
+    model = load(best, "cpu")
+    files = sorted((tmp_path / "my photos").iterdir())
+    assert out.read_text(encoding="utf-8").splitlines() == [
+        f"{f.name}\t{c}" for f, c in zip(files, model.caption(files), strict=True)
+    ]
+    capsys.readouterr()
+    assert main(["evaluate", "-m", str(best), "--device", "cpu"]) == 0
+    scores = json.loads(capsys.readouterr().out)
+    assert scores == pytest.approx(model.evaluate()) and set(scores) >= {"bleu4", "cider", "exact"}

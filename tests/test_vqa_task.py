@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 import torch
 
-from seq2seq.config import ConfigError
+from seq2seq.config import ConfigError, UserError
 from seq2seq.registry import load_config
 from seq2seq.trainer import Trainer
 from seq2seq.vision.scenes import Scene, Thing, random_scene
@@ -110,6 +110,7 @@ def test_answer_cli_on_image_files_as_the_api(vqa_runs, tmp_path, capsys):
     [
         (lambda d, img: [str(d / "broken.png"), "what shape is at the top?"], "broken.png: not a readable image"),
         (lambda d, img: [str(img), "   "], "question 1: empty question"),
+        (lambda d, img: [str(img), "?!"], "question 1: '?!' has no words"),
         (lambda d, img: ["--questions", str(d / "missing.jsonl")], "missing.jsonl:2: image nowhere.png not found"),
         (lambda d, img: [str(img)], "a question about"),
     ],
@@ -130,6 +131,25 @@ def test_answer_cli_bad_inputs(vqa_runs, tmp_path, capsys, args, message):
     one_error_line(capsys, message)
 
 
+def test_a_question_of_words_never_seen_is_answered_with_a_note(vqa_runs, tmp_path, capsys):
+    """All <unk>: the answer comes from the image alone, and the user is told so on stderr."""
+    from seq2seq.cli import main
+
+    ckpt = str(vqa_runs[0] / "image" / "best.pt")
+    image = sorted((vqa_runs[0] / "data" / "test").glob("*.png"))[0]
+    capsys.readouterr()
+    assert main(["answer", str(image), "zebra quux?", "-m", ckpt]) == 0
+    out = capsys.readouterr()
+    assert len(out.out.split("\t")) == 2 and "no word of this question occurs in the training" in out.err
+    assert main(["answer", str(image), "where is the circle?", "-m", ckpt]) == 0
+    assert capsys.readouterr().err == ""
+    questions = tmp_path / "q.csv"
+    questions.write_text(f"question,extra,image\nwhere is the circle?,x,{image}\nblorp?,y,{image}\n", encoding="utf-8")
+    assert main(["answer", "--questions", str(questions), "-m", ckpt]) == 0
+    out = capsys.readouterr()
+    assert len(out.out.splitlines()) == 2 and "1 question(s) have no word" in out.err and "q.csv:3 'blorp?'" in out.err
+
+
 def test_a_checkpoint_of_another_task_is_refused(tmp_path, capsys):
     from seq2seq.checkpoint import save
     from seq2seq.cli import main
@@ -144,6 +164,11 @@ def test_a_checkpoint_of_another_task_is_refused(tmp_path, capsys):
     "name, text, message",
     [
         ("e.jsonl", '{"image": "a.png", "question": " "}\n', "e.jsonl:1: empty question"),
+        (
+            "p.csv",
+            "image,question,answer\na.png,what?,red\na.png,??,red\n",
+            "p.csv:3: the question '\\?\\?' has no words",
+        ),
         (
             "m.csv",
             "image,question,answer\na.png,what?,red\nb.png,what?,red\nc.png,what?,red\n",
@@ -205,7 +230,7 @@ def test_features_made_otherwise_are_refused(vqa_runs, tmp_path, capsys):
     assert "image features" in shown and "1280 per cell" in shown and "fps" not in shown  # still images
 
 
-def test_files_source_trains_on_a_csv_and_refuses_unknown_answers(vqa_runs, tmp_path):
+def test_files_source_trains_on_a_csv_and_refuses_unknown_answers(vqa_runs, tmp_path, capsys):
     """The generated questions given back as a user's CSV files (images named by absolute path):
     the features are the ones already extracted, found by the same names, so nothing is embedded
     again; a validation answer the training file never had names its line."""
@@ -231,3 +256,34 @@ def test_files_source_trains_on_a_csv_and_refuses_unknown_answers(vqa_runs, tmp_
     bad = csv_of("valid", 3, f"{image},what colour is it?,purple,colour\n")
     with pytest.raises(VqaDataError, match="valid.csv:5: answer 'purple' never occurs in the training questions"):
         Trainer.from_config(load_config("vqa/demo", [*common, f"data.valid={bad}"]))
+    assert "training ones too" not in capsys.readouterr().err
+    # one file as both: validation would score memory; training says so
+    same = [*common, f"data.valid={common[4].split('=', 1)[1]}", f"train.out_dir={tmp_path / 'same'}"]
+    Trainer.from_config(load_config("vqa/demo", same))
+    assert "vqa: note: 200 of 200 validation questions are training ones too (the first: " in capsys.readouterr().err
+
+
+def test_a_relative_question_file_missing_here_says_where_it_was_looked_for(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(VqaDataError, match=r"q/train.jsonl: no such question file in .*run from the folder training"):
+        read_questions("q/train.jsonl")
+
+
+def test_grey_and_rgba_image_arrays_are_answered_as_their_files(vqa_runs, tmp_path):
+    """A grey photograph (skimage's camera) and an RGBA one: the array gives what the file gives."""
+    from PIL import Image
+    from skimage import data
+
+    from seq2seq.api import load
+
+    model = load(vqa_runs[0] / "image" / "best.pt", "cpu")
+    grey, rgba = data.camera()[::4, ::4], np.asarray(Image.fromarray(data.coffee()[::4, ::4]).convert("RGBA"))
+    for name, pixels in (("grey.png", grey), ("rgba.png", rgba)):
+        Image.fromarray(pixels).save(tmp_path / name)
+        by_file, by_array = (
+            model.answer(tmp_path / name, "what shape is it?"),
+            model.answer(pixels, "what shape is it?"),
+        )
+        assert by_array[0] == by_file[0] and by_array[1] == pytest.approx(by_file[1], abs=1e-4)
+    with pytest.raises(UserError, match=r"shape \(4, 4, 2\)"):
+        model.answer(np.zeros((4, 4, 2), np.uint8), "what shape is it?")

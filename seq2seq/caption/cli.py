@@ -18,7 +18,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser(
         "caption",
         help="caption images or clips with a caption checkpoint",
-        description="Prints NAME<TAB>CAPTION per image or clip (folders: every image or clip in them, sorted).",
+        description="Prints NAME<TAB>CAPTION per image or clip (folders: every image or clip in them and their "
+        "subfolders, sorted, named by their path inside the folder).",
     )
     p.add_argument("inputs", nargs="+", help="image files (.png, .jpg, ...), clips (.mp4, ...) or folders of them")
     p.add_argument("-m", "--model", required=True, help="caption checkpoint (best.pt)")
@@ -31,21 +32,35 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(func=cmd_caption)
 
 
-def media_files(inputs: list[str]) -> list[Path]:
-    """The files named, or the images and clips found (sorted) in the folders named."""
+def media_files(inputs: list[str]) -> list[tuple[Path, str]]:
+    """(file, name) of the files named (named by their file name), and of the images and clips found,
+    sorted, in the folders named and their subfolders (named by their path inside the folder, so
+    that ``cat/1.jpg`` and ``dog/1.jpg`` stay apart)."""
     from seq2seq.vision.images import IMAGE_SUFFIXES
 
-    files: list[Path] = []
+    suffixes = (*IMAGE_SUFFIXES, *CLIP_SUFFIXES)
+    files: list[tuple[Path, str]] = []
     for item in map(Path, inputs):
         if item.is_dir():
-            found = sorted(p for p in item.iterdir() if p.suffix.lower() in (*IMAGE_SUFFIXES, *CLIP_SUFFIXES))
+            found = sorted(p for p in item.rglob("*") if p.is_file() and p.suffix.lower() in suffixes)
             if not found:
-                raise CaptionDataError(f"{item}: a folder without images or clips")
-            files += found
+                raise CaptionDataError(
+                    f"{item}: no images or clips in this folder or its subfolders ({', '.join(suffixes)})"
+                )
+            files += [(p, p.relative_to(item).as_posix()) for p in found]
         elif not item.exists():
             raise CaptionDataError(f"{item}: no such file or folder")
         else:
-            files.append(item)
+            files.append((item, item.name))
+    # the names head the output lines and name the attention figures: two inputs under one name
+    # would print lines nobody can tell apart and draw one figure over the other
+    seen: dict[str, Path] = {}
+    for path, name in files:
+        plot = str(Path(name).with_suffix(""))
+        if plot in seen:
+            raise CaptionDataError(f"{path}: named {name} like {seen[plot]} (or its figure would be); "
+                                   "caption them in separate runs or rename one")  # fmt: skip
+        seen[plot] = path
     return files
 
 
@@ -60,19 +75,20 @@ def cmd_caption(args: argparse.Namespace) -> int:
     if args.attention_plot:
         writable_folder(args.attention_plot, "--attention-plot")
     model = CaptionModel(load_model(args.model, args.device, task=TASK, command="seq2seq caption"))
-    files = media_files(args.inputs)
+    named = media_files(args.inputs)
+    files = [f for f, _ in named]
     for f in files:
         if media_of(f) != model.task.media:
             raise CaptionDataError(f"{f}: the model captions {model.task.media}s, not {media_of(f)}s")
     feats = model.features(files)
     results = model.caption(feats, args.beam, args.nbest, args.length_penalty)
     lines, best = [], []
-    for path, result in zip(files, results, strict=True):
+    for (_, name), result in zip(named, results, strict=True):
         best.append(result if isinstance(result, str) else result[0][0])
         if isinstance(result, str):
-            lines.append(f"{path.name}\t{result}\n")
+            lines.append(f"{name}\t{result}\n")
         else:
-            lines += [f"{path.name}\t{text}\t{score:.4f}\n" for text, score in result]
+            lines += [f"{name}\t{text}\t{score:.4f}\n" for text, score in result]
     text = "".join(lines)
     if args.output:
         atomic_write(args.output, lambda f: f.write(text.encode("utf-8")))
@@ -81,8 +97,10 @@ def cmd_caption(args: argparse.Namespace) -> int:
     if args.attention_plot:
         out = Path(args.attention_plot)
         out.mkdir(parents=True, exist_ok=True)
-        for path, f, caption in zip(files, feats, best, strict=True):
-            model.attention_plot(path, out / f"{path.stem}.attention.png", caption, f)
+        for (path, name), f, caption in zip(named, feats, best, strict=True):
+            plot = out / f"{Path(name).with_suffix('')}.attention.png"
+            plot.parent.mkdir(parents=True, exist_ok=True)
+            model.attention_plot(path, plot, caption, f)
     return 0
 
 

@@ -50,7 +50,7 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
-from seq2seq.errors import DataError
+from seq2seq.errors import DataError, relative_to_here
 from seq2seq.translation.text import read_lines
 
 FORMATS = ("auto", "coco", "karpathy", "msrvtt", "csv", "tsv", "jsonl")
@@ -105,7 +105,7 @@ def read_captions(
     """The items of a caption file in ``fmt`` (module docstring), in the file's order."""
     path = Path(path)
     if not path.is_file():
-        raise CaptionFileError(f"{path}: no such caption file")
+        raise CaptionFileError(f"{path}: no such caption file{relative_to_here(path)}")
     if fmt not in FORMATS:
         raise CaptionFileError(f"{path}: unknown caption format '{fmt}'; use one of {', '.join(FORMATS)}")
     root = path.parent if media_root is None else Path(media_root)
@@ -339,6 +339,11 @@ def _table(path: Path, root: Path, fmt: str) -> list[_Ref]:
     for number, cells in rows:
         where = f"{path}:{number}"
         if not named:  # media<TAB>caption; a tab inside the caption stays in it
+            if len(cells) > 2 and cells[-1].strip().lower() in SPLITS:
+                # but a last field that is a split's name is a split column without its header, which
+                # would otherwise end up in the caption ("a cat train")
+                raise CaptionFileError(f"{where}: a third field {cells[-1].strip()!r} is a split, but the file has no "
+                                       "header; start it with the line media<TAB>caption<TAB>split")  # fmt: skip
             cells = cells[:1] + ["\t".join(cells[1:])] if len(cells) > 1 else cells
         if len(cells) <= max(at.values()):
             raise CaptionFileError(f"{where}: {len(cells)} field(s) where the header has {max(at.values()) + 1}"
@@ -408,6 +413,6 @@ def _items(path: Path, root: Path, refs: list[_Ref], split: str | None) -> list[
     if missing:
         first = missing[0]
         raise CaptionFileError(f"{path}: {len(missing)} of {len(groups)} media file(s) do not exist under {root}; "
-                               f"the first: {first.media[0][0]} ({_entry(path, first.where)}); pass media_root, "
-                               f"the folder they are in")  # fmt: skip
+                               f"the first: {first.media[0][0]} ({_entry(path, first.where)}); set data.media_root "
+                               f"(--set data.media_root=FOLDER) to the folder they are relative to")  # fmt: skip
     return items

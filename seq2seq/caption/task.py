@@ -122,6 +122,20 @@ class CaptionTask(Task):
         self.paths[split] = list(paths)
         return self.splits[split]
 
+    def note_overlap(self) -> None:
+        """A stderr note when validation items (media and segment) are training items too: one
+        Karpathy file given as data.train and data.valid without the splits trains on all of it, and
+        validation, best.pt and evaluate then score memory, not captioning."""
+        seen = set(zip(self.paths["train"], self.spans.get("train") or [None] * len(self.paths["train"]), strict=True))
+        valid = list(
+            zip(self.paths["valid"], self.spans.get("valid") or [None] * len(self.paths["valid"]), strict=True)
+        )
+        both = [p for p, span in valid if (p, span) in seen]
+        if both:
+            print(f"caption: note: {len(both)} of {len(valid)} validation {self.media}s are training ones too (the "
+                  f"first: {both[0]}); give data.train_split and data.valid_split (Karpathy: train, val) or a "
+                  "separate validation file, so that validation scores unseen ones", file=sys.stderr)  # fmt: skip
+
     def features_folder(self) -> Path:
         s = self.spec()
         rate = f"-{s.fps:g}fps" if self.media == "clip" else ""
@@ -187,6 +201,8 @@ class CaptionTask(Task):
     def prepare(self, restored: dict[str, Any] | None = None) -> Dims:
         feats, refs = self.read_split("train")
         self.read_split("valid")  # read now: bad validation data fails before training
+        if not restored:
+            self.note_overlap()
         if restored:
             self.vocab = Vocabulary(restored["words"])
         else:

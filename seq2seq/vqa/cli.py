@@ -49,6 +49,9 @@ def cmd_answer(args: argparse.Namespace) -> int:
     if args.image:
         answer, p = model.answer(args.image, args.question)
         print(f"{answer}\t{p:.4f}")
+        if not model.task.known(args.question):
+            print("note: no word of this question occurs in the training questions; the answer is a guess",
+                  file=sys.stderr)  # fmt: skip
         if args.attention_plot:
             print(f"attention: {model.plot_attention(args.image, args.question, args.attention_plot)}",
                   file=sys.stderr)  # fmt: skip
@@ -59,6 +62,10 @@ def cmd_answer(args: argparse.Namespace) -> int:
     results = model.answer([q.image for q in asked], [q.question for q in asked])
     for q, (answer, p) in zip(asked, results, strict=True):
         print(f"{q.image}\t{q.question}\t{answer}\t{p:.4f}")
+    unknown = [q for q in asked if not model.task.known(q.question)]
+    if unknown:
+        print(f"note: {len(unknown)} question(s) have no word the training questions had (the first: "
+              f"{unknown[0].where} {unknown[0].question!r}); their answers are guesses", file=sys.stderr)  # fmt: skip
     scored = [(q.answer, a) for q, (a, _) in zip(asked, results, strict=True) if q.answer]
     if scored:
         right = sum(truth == a for truth, a in scored)

@@ -20,10 +20,11 @@ from __future__ import annotations
 import csv
 import io
 import json
+import re
 from dataclasses import dataclass
 from pathlib import Path
 
-from seq2seq.errors import DataError
+from seq2seq.errors import DataError, relative_to_here
 from seq2seq.translation.text import read_lines
 
 FORMATS = (
@@ -86,9 +87,16 @@ def _rows(path: Path, fmt: str) -> list[tuple[int, dict[str, str]]]:
     return [(n, dict(zip(columns, (c.strip() for c in cells), strict=False))) for n, cells in body]
 
 
+def words(question: str) -> list[str]:
+    """The lower-cased words of a question (punctuation dropped)."""
+    return re.findall(r"[a-z0-9]+", question.lower())
+
+
 def read_questions(path: str | Path, answers: bool = True) -> list[Asked]:
     """The questions of a file; ``answers``: each must have its answer (training and scoring)."""
     path = Path(path)
+    if not path.is_file():
+        raise VqaDataError(f"{path}: no such question file{relative_to_here(path)}")
     rows = _rows(path, file_format(path))
     if not rows:
         raise VqaDataError(f"{path}: no questions; give {FORMATS}")
@@ -100,6 +108,10 @@ def read_questions(path: str | Path, answers: bool = True) -> list[Asked]:
             raise VqaDataError(f"{where}: no image named")
         if not question:
             raise VqaDataError(f"{where}: empty question")
+        if not words(question):
+            raise VqaDataError(
+                f"{where}: the question {question!r} has no words (punctuation is dropped); ask in words"
+            )
         answer = row.get("answer", "").strip()
         if answers and not answer:
             raise VqaDataError(f"{where}: no answer; every question to learn or score needs one")

@@ -18,7 +18,7 @@ training, ``valid_scores.json`` and (with a test split) ``test_scores.json`` hol
 
 from __future__ import annotations
 
-import re
+import sys
 from collections import Counter
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
@@ -33,7 +33,7 @@ from seq2seq.config import Config, ConfigError, Section, key
 from seq2seq.nn.models import Dims
 from seq2seq.records import write_json
 from seq2seq.task import Batch, Examples, LossOutput, State, Task, eval_batches, length_batches, pad
-from seq2seq.vqa.data import Asked, VqaDataError, read_questions
+from seq2seq.vqa.data import Asked, VqaDataError, read_questions, words
 
 if TYPE_CHECKING:
     from seq2seq.video.features import Extraction
@@ -77,6 +77,18 @@ class VqaData(Section):
     )  # fmt: skip
 
 
+def note_seen(train: Sequence[Asked], valid: Sequence[Asked]) -> None:
+    """A stderr note when validation questions are training ones (the same image, words and
+    answer): one question file given as data.train and data.valid trains on all of it, and
+    validation and best.pt then score memory, not answering."""
+    seen = {(q.image.resolve(), tuple(words(q.question)), q.answer) for q in train}
+    both = [q for q in valid if (q.image.resolve(), tuple(words(q.question)), q.answer) in seen]
+    if both:
+        print(f"vqa: note: {len(both)} of {len(valid)} validation questions are training ones too (the first: "
+              f"{both[0].where}); give a validation file of other images, so that validation scores unseen ones",
+              file=sys.stderr)  # fmt: skip
+
+
 def principal_axes(grids: np.ndarray, components: int, most: int = 50_000) -> tuple[Tensor, Tensor, Tensor]:
     """The mean and std (dim,) of the cells of ``grids`` (images, cells, dim) and the first
     ``components`` principal axes (dim, components) of the standardised cells, each scaled by
@@ -93,11 +105,6 @@ def principal_axes(grids: np.ndarray, components: int, most: int = 50_000) -> tu
     # larger than the rest and saturate the model's tanh
     scale = values[-components:].clamp(min=1e-6).rsqrt()
     return mean, std, (vectors[:, -components:] * scale).flip(-1).contiguous()
-
-
-def words(question: str) -> list[str]:
-    """The lower-cased words of a question (punctuation dropped)."""
-    return re.findall(r"[a-z0-9]+", question.lower())
 
 
 @dataclass(frozen=True)
@@ -229,7 +236,10 @@ class VqaTask(Task):
             images = sorted({self.rows[q.image] for q in train})
             self.mean, self.std, self.basis = principal_axes(self.grids[images], self.cfg.data.components)
         self.splits["train"] = self.encode_examples(train)
-        self.splits["valid"] = self.encode_examples(self.read_split("valid"))
+        valid = self.read_split("valid")
+        self.splits["valid"] = self.encode_examples(valid)
+        if not restored:
+            note_seen(train, valid)
         self.dims = Dims(input_vocab=len(self.vocab), output_size=len(self.answers),
                          image_dim=int(self.basis.shape[1]), pad_id=PAD)  # fmt: skip
         return self.dims
@@ -239,8 +249,14 @@ class VqaTask(Task):
         self.answer_index = {a: i for i, a in enumerate(self.answers)}
 
     def encode(self, question: str) -> tuple[int, ...]:
-        """Word ids of a question (unknown words: <unk>; a question of no words reads as one <unk>)."""
+        """Word ids of a question (unknown words: <unk>; a question of no words reads as one <unk>,
+        though the readers and ``answer`` refuse one)."""
         return tuple(self.index.get(w, UNK) for w in words(question)) or (UNK,)
+
+    def known(self, question: str) -> bool:
+        """Whether any word of the question occurs in the training questions (else the answer is
+        the model's guess from the image alone)."""
+        return any(w in self.index for w in words(question))
 
     def encode_examples(self, asked: Sequence[Asked]) -> list[Example]:
         held_out = set(self.cfg.data.held_out) if self.cfg.data.source == "generated" else set()
