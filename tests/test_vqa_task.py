@@ -194,8 +194,8 @@ def test_question_files_in_three_formats(tmp_path):
     Image.new("RGB", (8, 8)).save(tmp_path / "a.png")
     (tmp_path / "q.jsonl").write_text('{"image": "a.png", "question": "What  colour?", "answer": "red", '
                                       '"type": "colour"}\n\n')  # fmt: skip
-    (tmp_path / "q.csv").write_text('answer,image,question\nred,a.png,"What colour?"\n')
-    (tmp_path / "q.tsv").write_text("a.png\tWhat colour?\tred\tcolour\n")
+    (tmp_path / "q.csv").write_text('answer,image,question\nRed,a.png,"What colour?"\n')  # one class: "Red", "red "
+    (tmp_path / "q.tsv").write_text("a.png\tWhat colour?\tred \tcolour\n")
     read = [read_questions(tmp_path / f"q.{ext}") for ext in ("jsonl", "csv", "tsv")]
     assert {(q.image, q.question, q.answer) for r in read for q in r} == {(tmp_path / "a.png", "What colour?", "red")}
     assert [r[0].type for r in read] == ["colour", "", "colour"]

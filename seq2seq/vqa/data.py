@@ -112,7 +112,9 @@ def read_questions(path: str | Path, answers: bool = True) -> list[Asked]:
             raise VqaDataError(
                 f"{where}: the question {question!r} has no words (punctuation is dropped); ask in words"
             )
-        answer = row.get("answer", "").strip()
+        # One answer, however it is written: "Red", "red " and "red" are the same class (as the
+        # VQA benchmarks' answer normalisation: case and surrounding space do not count).
+        answer = " ".join(row.get("answer", "").split()).lower()
         if answers and not answer:
             raise VqaDataError(f"{where}: no answer; every question to learn or score needs one")
         file = Path(image) if Path(image).is_absolute() else path.parent / image
