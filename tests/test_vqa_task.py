@@ -176,6 +176,12 @@ def test_a_checkpoint_of_another_task_is_refused(tmp_path, capsys):
         ),
         ("n.tsv", "a.png\twhat colour?\n", "n.tsv:1: no answer"),
         ("h.csv", "picture,question\n", "h.csv:1: header"),
+        ("q.csv", 'image,question,answer\na.png,"what colour?,red\n', "q.csv:2: not valid CSV"),
+        (
+            "s.csv",
+            'image,question,answer\na.png,"what\ncolour?",red\n\na.png,"",red\n',
+            "s.csv:5: empty question",
+        ),
         ("x.json", "{}", "unknown question-file format '.json'"),
     ],
 )
@@ -199,6 +205,12 @@ def test_question_files_in_three_formats(tmp_path):
     read = [read_questions(tmp_path / f"q.{ext}") for ext in ("jsonl", "csv", "tsv")]
     assert {(q.image, q.question, q.answer) for r in read for q in r} == {(tmp_path / "a.png", "What colour?", "red")}
     assert [r[0].type for r in read] == ["colour", "", "colour"]
+    # a spreadsheet's quoted cell with a line break: one question, the next line numbered after it
+    (tmp_path / "s.csv").write_text('image,question,answer\na.png,"What\ncolour?",red\na.png,"What shape?",round\n')
+    assert [(q.question, q.where) for q in read_questions(tmp_path / "s.csv")] == [
+        ("What colour?", f"{tmp_path / 's.csv'}:2"),
+        ("What shape?", f"{tmp_path / 's.csv'}:4"),
+    ]
 
 
 def test_vqa_recipes_are_checked():

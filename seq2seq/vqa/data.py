@@ -5,7 +5,8 @@ Three formats, chosen by the file's extension (UTF-8, plain or ``.gz``):
 - ``.jsonl``: one JSON object per line, ``{"image": "a.png", "question": "what colour is the
   square?", "answer": "red", "type": "colour"}``; ``type`` is optional (it groups the scores);
 - ``.csv``: a header row naming the columns ``image``, ``question``, ``answer`` and optionally
-  ``type`` (any order, other columns ignored);
+  ``type`` (any order, other columns ignored); quoted cells may hold commas and line breaks, as
+  spreadsheets write them;
 - ``.tsv`` / ``.txt``: ``image<TAB>question<TAB>answer[<TAB>type]`` lines; a first line naming
   the columns is a header.
 
@@ -18,7 +19,6 @@ empty question, an image that does not exist. For questions to answer (``seq2seq
 from __future__ import annotations
 
 import csv
-import io
 import json
 import re
 from dataclasses import dataclass
@@ -73,7 +73,7 @@ def _rows(path: Path, fmt: str) -> list[tuple[int, dict[str, str]]]:
                 raise VqaDataError(f'{path}:{n}: expected an object {{"image": ..., "question": ...}}')
             rows.append((n, {k: "" if v is None else str(v) for k, v in raw.items()}))
         return rows
-    split = [(n, next(csv.reader(io.StringIO(line))) if fmt == "csv" else line.split("\t")) for n, line in lines]
+    split = _csv_records(path) if fmt == "csv" else [(n, line.split("\t")) for n, line in lines]
     if not split:
         return []
     header = [c.strip().lower() for c in split[0][1]]
@@ -85,6 +85,21 @@ def _rows(path: Path, fmt: str) -> list[tuple[int, dict[str, str]]]:
     else:
         columns, body = list(COLUMNS), split
     return [(n, dict(zip(columns, (c.strip() for c in cells), strict=False))) for n, cells in body]
+
+
+def _csv_records(path: Path) -> list[tuple[int, list[str]]]:
+    """(first line number, cells) of each non-blank CSV record; a quoted field may hold line
+    breaks (as spreadsheets write them), so a record can span lines."""
+    reader = csv.reader((line + "\n" for line in read_lines(path)), strict=True)
+    records, start = [], 1
+    try:
+        for cells in reader:
+            if any(c.strip() for c in cells):
+                records.append((start, cells))
+            start = reader.line_num + 1
+    except csv.Error as e:
+        raise VqaDataError(f'{path}:{start}: not valid CSV ({e}); close every quoted field with a "') from None
+    return records
 
 
 def words(question: str) -> list[str]:
