@@ -125,6 +125,7 @@ $(M30K)/train.en.gz:
 
 # Both directions: train (or resume an unfinished run), average the last $(AVERAGE) checkpoints,
 # pick best.pt or the average and the length penalty on val, translate test_2016_flickr, score it.
+# AMP=off trains in float32 instead of the recipes' bf16: 5x faster on a CPU without AVX-512 / AMX.
 translate-multi30k: $(STAMP) $(M30K)/train.en.gz
 	$(MAKE) --no-print-directory translate-multi30k-pair SRC=en TGT=de
 	$(MAKE) --no-print-directory translate-multi30k-pair SRC=de TGT=en
@@ -134,7 +135,8 @@ translate-multi30k-pair: $(STAMP) $(M30K)/train.en.gz
 	@run=$(OUT)/multi30k_$(SRC)_$(TGT); set -e; \
 	if [ ! -f $$run/summary.json ]; then \
 	  resume=$$(ls $$run/step-*.pt >/dev/null 2>&1 && echo --resume || true); \
-	  $(BIN)/python -m seq2seq train recipes/translation/multi30k_$(SRC)_$(TGT).toml --out $$run $$resume; \
+	  $(BIN)/python -m seq2seq train recipes/translation/multi30k_$(SRC)_$(TGT).toml --out $$run $$resume \
+	    $(if $(AMP),--set train.amp=$(AMP)); \
 	fi; \
 	$(BIN)/python -m seq2seq average $$run --last $(AVERAGE) -o $$run/average.pt; \
 	$(BIN)/python -m seq2seq select $$run/best.pt $$run/average.pt --src $(M30K)/val.$(SRC).gz \

@@ -240,6 +240,25 @@ def test_two_processes_match_one_with_the_same_global_batch(tmp_path):
         assert torch.allclose(w1["model"][k], w2["model"][k], atol=1e-5), k
 
 
+def test_bf16_on_a_cpu_without_bf16_kernels_is_noted_once(monkeypatch, capsys):
+    """bf16 autocast on a CPU that only emulates it (5x slower than float32 on the Multi30k
+    recipe) says so once per process, with the keys that turn it off; nothing where the CPU has
+    the kernels or bf16 is off."""
+    from seq2seq import runtime
+
+    assert isinstance(runtime.cpu_has_bf16(), bool)
+    cpu = torch.device("cpu")
+    for has_kernels, notes in ((True, 0), (False, 1)):
+        monkeypatch.setattr(runtime, "_slow_bf16_noted", False)
+        monkeypatch.setattr(runtime, "cpu_has_bf16", lambda has=has_kernels: has)
+        for amp in ("bf16", "bf16", "off", "auto", "bf16"):
+            with runtime.autocast(cpu, amp):
+                assert torch.is_autocast_enabled("cpu") == (amp == "bf16")
+        err = capsys.readouterr().err
+        assert err.count("seq2seq: warning: bf16 on a CPU without bf16 kernels") == notes, err
+    assert "--set train.amp=off" in err and "--amp off" in err and len(err.splitlines()) == 1
+
+
 def test_bf16_autocast_training_step_tracks_float32(tmp_path):
     """The autocast path used on CUDA, exercised on the CPU: from the same weights and batches,
     30 bf16 steps give finite losses within 5% of the float32 run's, and the same model learns."""
