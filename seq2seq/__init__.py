@@ -25,6 +25,7 @@ _EXPORTS = {
     "MusicModel": "seq2seq.api",
     "TextModel": "seq2seq.api",
     "ClassifierModel": "seq2seq.api",
+    "CaptionModel": "seq2seq.api",
     "VqaModel": "seq2seq.api",
     "Labels": "seq2seq.api",
     "PianoRoll": "seq2seq.api",

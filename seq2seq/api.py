@@ -117,10 +117,12 @@ class Labels:
 class VideoModel(Model):
     """A video checkpoint: ``label`` a clip (decoded and embedded as in training) or features."""
 
-    def labeller(self, batch_size: int = 32, timeout: float | None = None, format: str = "csv"):
+    def labeller(
+        self, batch_size: int = 32, timeout: float | None = None, format: str = "csv", tier: str | None = None
+    ):
         from seq2seq.video.label import TIMEOUT, Labeller
 
-        return Labeller(self.loaded, batch_size, TIMEOUT if timeout is None else timeout, format)
+        return Labeller(self.loaded, batch_size, TIMEOUT if timeout is None else timeout, format, tier=tier)
 
     def label(
         self,
@@ -128,11 +130,13 @@ class VideoModel(Model):
         out: str | Path | None = None,
         truth: str | Path | None = None,
         format: str = "csv",
+        tier: str | None = None,
     ) -> Labels:
         """Label a clip (a file, a URL), a features file (``.npy``, (D, T) as in a layout's
         features/) or a (time, features) array of the features it was trained on. With ``out``,
         the labels (``format`` "csv": NAME.labels.csv; "mstcn": MS-TCN's results file NAME),
-        segments JSON and timeline PNG are written there too; ``truth`` (a label file) adds scores."""
+        segments JSON and timeline PNG are written there too; ``truth`` (a label file, or an ELAN /
+        CVAT / VIA export beside a clip, ``tier`` naming its tier or attribute) adds scores."""
         from seq2seq.video.decode import as_source
         from seq2seq.video.label import FeatureLabeller
 
@@ -145,7 +149,7 @@ class VideoModel(Model):
             else:
                 result = labeller.label(labeller.read(Path(clip)), Path(clip).stem, out_dir, truth_path, str(clip))
         else:
-            result = self.labeller(format=format).label(as_source(str(clip)), out_dir, truth=truth_path)
+            result = self.labeller(format=format, tier=tier).label(as_source(str(clip)), out_dir, truth=truth_path)
         return Labels(
             [self.task.labels[c] for c in result.labels], result.confidences, result.times,
             [s.as_dict() for s in result.segments], result.scores, dict(result.outputs),
@@ -287,8 +291,9 @@ class ClassifierModel(Model):
 
 # -- captioning ---------------------------------------------------------------------------------
 class CaptionModel(Model):
-    """A caption checkpoint: ``caption`` images or clips (files, features extracted as in training)
-    or (steps, dim) feature arrays, with the core's beam search."""
+    """A caption checkpoint: ``caption`` images or clips (files, features extracted as in training),
+    images as uint8 arrays ((H, W, 3) RGB; (H, W) grey and (H, W, 4) RGBA made RGB as image files
+    are) or (steps, dim) float feature arrays, with the core's beam search."""
 
     def caption(
         self,
@@ -296,10 +301,12 @@ class CaptionModel(Model):
         beam: int | None = None,
         nbest: int | None = None,
         length_penalty: float | None = None,
+        **keys: Any,
     ) -> str | list[str] | list[tuple[str, float]] | list[list[tuple[str, float]]]:
-        """One input (an image or clip file, or a (steps, dim) array of its raw features) -> its
-        caption; a list -> a list. With ``nbest`` > 1 each input gives [(caption, score), ...]."""
-        search = search_options(self.cfg.search, beam_size=beam, nbest=nbest, length_penalty=length_penalty)
+        """One input (an image or clip file, a uint8 image array, or a (steps, dim) float array of
+        its raw features) -> its caption; a list -> a list. With ``nbest`` > 1 each input gives
+        [(caption, score), ...]; ``keys``: other [search] keys (``min_length``, ...)."""
+        search = search_options(self.cfg.search, beam_size=beam, nbest=nbest, length_penalty=length_penalty, **keys)
         if search.nbest > search.beam_size:
             raise UserError(f"nbest {search.nbest}: at most the beam size ({search.beam_size})")
         one = isinstance(inputs, (str, Path, np.ndarray))
@@ -308,26 +315,37 @@ class CaptionModel(Model):
         return out[0] if one else out
 
     def features(self, inputs: Sequence[str | Path | np.ndarray]) -> list[np.ndarray]:
-        """(steps, dim) features of each input: files extracted with the checkpoint's settings."""
+        """(steps, dim) features of each input: files and uint8 image arrays extracted with the
+        checkpoint's settings, float arrays taken as features already."""
         from seq2seq.caption.media import fresh
 
+        def is_feats(x) -> bool:
+            return isinstance(x, np.ndarray) and x.dtype != np.uint8
+
         dim = self.task.dims.input_dim
-        files = [Path(x) for x in inputs if not isinstance(x, np.ndarray)]
-        made = iter(fresh(files, self.task.spec(), str(self.device)) if files else [])
-        feats = [x if isinstance(x, np.ndarray) else next(made) for x in inputs]
+        if self.task.media == "clip" and any(isinstance(x, np.ndarray) and not is_feats(x) for x in inputs):
+            raise UserError("a uint8 image array given to a model that captions clips: give clip files "
+                            f"or (steps, {dim}) float feature arrays")  # fmt: skip
+        media = [x if isinstance(x, np.ndarray) else Path(x) for x in inputs if not is_feats(x)]
+        made = iter(fresh(media, self.task.spec(), str(self.device)) if media else [])
+        feats = [x if is_feats(x) else next(made) for x in inputs]
         for i, f in enumerate(feats):
             if f.ndim != 2 or f.shape[1] != dim or len(f) == 0:
                 raise UserError(f"input {i + 1}: features of shape {f.shape}; the model takes (steps, {dim}) arrays")
         return feats
 
     def attention_plot(
-        self, path: str | Path, out: str | Path, caption: str | None = None, features: np.ndarray | None = None
+        self,
+        path: str | Path | np.ndarray,
+        out: str | Path,
+        caption: str | None = None,
+        features: np.ndarray | None = None,
     ) -> Path:
         """The figure of each word's attention (of ``caption``, default the model's own) over the
-        image at ``path`` (or over a clip's frames), written as a PNG at ``out``; ``features``: the
-        file's, when already extracted."""
+        image at ``path`` (a file or a uint8 image array; or over a clip's frames), written as a
+        PNG at ``out``; ``features``: the file's, when already extracted."""
         from seq2seq.caption.plots import plot_clip_attention, plot_image_attention
-        from seq2seq.vision.images import picture, read_image
+        from seq2seq.vision.images import as_rgb, picture, read_image
 
         feats = self.features([path])[0] if features is None else features
         caption = self.caption(feats, nbest=1) if caption is None else caption
@@ -335,7 +353,8 @@ class CaptionModel(Model):
         words = [*caption.split(), "<end>"]
         if self.task.media == "clip":
             return plot_clip_attention(words, weights, out, self.task.spec().fps)
-        return plot_image_attention(picture(read_image(path), self.task.spec()), words, weights, out)
+        pixels = as_rgb(path) if isinstance(path, np.ndarray) else read_image(path)
+        return plot_image_attention(picture(pixels, self.task.spec()), words, weights, out)
 
 
 # -- visual question answering ------------------------------------------------------------------
@@ -346,22 +365,12 @@ class VqaModel(Model):
 
     def grids(self, images: Sequence[str | Path | np.ndarray]) -> np.ndarray:
         """Raw grid features (n, cells, dim) of each image (a file read once however often named)."""
-        from PIL import Image
-
-        from seq2seq.vision.images import picture
-
         extractor = self.task.extractor(self.device)
         done: dict[str, np.ndarray] = {}
         out = []
         for image in images:
             if isinstance(image, np.ndarray):
-                grey, colour = image.ndim == 2, image.ndim == 3 and image.shape[2] in (3, 4)
-                if not (grey or colour) or image.dtype != np.uint8:
-                    raise UserError(f"an image array of shape {image.shape} ({image.dtype}); give (H, W, 3) uint8 RGB "
-                                    "(or (H, W) grey, (H, W, 4) RGBA)")  # fmt: skip
-                # as an image file is read: grey repeated, alpha dropped
-                image = np.asarray(Image.fromarray(image).convert("RGB"))
-                out.append(extractor.embed(picture(image, extractor.spec)[None])[0])
+                out.append(extractor.image(image))
                 continue
             if str(image) not in done:
                 done[str(image)] = extractor.image(image)
@@ -413,10 +422,10 @@ class VqaModel(Model):
     def plot_attention(self, image: str | Path | np.ndarray, question: str, out_png: str | Path) -> Path:
         """The picture the CNN saw with each hop's attention drawn over it, titled by the question
         and its answer; written atomically to ``out_png``."""
-        from seq2seq.vision.images import picture, read_image
+        from seq2seq.vision.images import as_rgb, picture, read_image
         from seq2seq.vqa.plots import plot_attention
 
-        pixels = image if isinstance(image, np.ndarray) else read_image(image)
+        pixels = as_rgb(image) if isinstance(image, np.ndarray) else read_image(image)
         answer, p = self.answer(image, question)
         title = f"{question.strip()}  ->  {answer} ({p:.2f})"
         return plot_attention(picture(pixels, self.task.spec()), self.attention(image, question), title, out_png)

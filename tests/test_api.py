@@ -29,6 +29,9 @@ def test_the_package_exports_its_api_with_docstrings():
     assert {"load", "train", "TranslationModel", "VideoModel", "MusicModel", "TextModel"} <= set(dir(seq2seq))
     for name in seq2seq.__all__:
         assert getattr(seq2seq, name).__doc__, name
+    from seq2seq.api import HANDLES
+
+    assert {handle.__name__ for handle in HANDLES.values()} <= set(seq2seq.__all__)  # what load() can return
 
 
 def test_translate_equals_the_command_line_and_uses_the_checkpoints_defaults(run, tmp_path, capsys):  # noqa: F811

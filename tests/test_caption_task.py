@@ -8,6 +8,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import numpy as np
 import pytest
 import tomli_w
 
@@ -75,6 +76,49 @@ def test_nbest_and_the_attention_figure(caption_run, tmp_path, capsys):
     scores = [float(line.split("\t")[2]) for line in lines]
     assert scores[0] >= scores[1] and scores[2] >= scores[3]
     assert sorted(p.name for p in plots.iterdir()) == [f"{f.stem}.attention.png" for f in files]
+
+
+def test_a_model_that_would_end_at_once_still_says_a_word(caption_run):
+    """A barely trained captioner's likeliest first token is often the end: the caption is never
+    blank (no reference is), and search.min_length still raises the floor."""
+    import torch
+
+    from seq2seq.api import load
+    from seq2seq.caption.words import EOS
+
+    best, _, images = caption_run
+    model = load(best, "cpu")
+    with torch.no_grad():
+        model.model.decoder.out.bias[EOS] += 1e3  # the end outweighs every word at every step
+    files = sorted(images.glob("*.png"))[:3]
+    assert [len(c.split()) for c in model.caption(files)] == [1, 1, 1]
+    assert [len(c.split()) for c in model.caption(files, min_length=3)] == [3, 3, 3]
+
+
+def test_image_arrays_are_captioned_as_their_files(caption_run, tmp_path):
+    """RGB, grey and RGBA uint8 arrays (a notebook's pictures) give their files' captions and
+    figures; float arrays are features already; other arrays are one-line errors."""
+    from PIL import Image
+    from skimage import data
+
+    from seq2seq.api import load
+    from seq2seq.errors import UserError
+
+    best, _, images = caption_run
+    model = load(best, "cpu")
+    scene = np.asarray(Image.open(sorted(images.glob("*.png"))[0]).convert("RGB"))
+    arrays = {"scene.png": scene, "grey.png": data.camera()[::8, ::8],
+              "rgba.png": np.asarray(Image.fromarray(data.coffee()[::6, ::6]).convert("RGBA"))}  # fmt: skip
+    for name, pixels in arrays.items():
+        Image.fromarray(pixels).save(tmp_path / name)
+    files = [tmp_path / name for name in arrays]
+    assert model.caption(list(arrays.values())) == model.caption(files)
+    assert model.caption(scene, nbest=2) == model.caption(files[0], nbest=2)
+    assert model.caption(model.features([scene])[0]) == model.caption(files[0])  # a float array: features
+    assert model.attention_plot(arrays["grey.png"], tmp_path / "grey.attention.png").is_file()
+    for bad in (np.zeros((4, 4, 2), np.uint8), np.zeros((0, 4, 3), np.uint8)):
+        with pytest.raises(UserError, match=r"image array of shape .*give \(H, W, 3\) uint8 RGB"):
+            model.caption(bad)
 
 
 def test_a_folder_of_photo_folders_is_captioned_with_inner_paths(caption_run, tmp_path, capsys):

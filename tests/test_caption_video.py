@@ -11,6 +11,7 @@ import pytest
 import tomli_w
 
 from seq2seq.cli import main
+from seq2seq.errors import UserError
 from tests.helpers import one_error_line, train_cli
 
 RECIPE = {
@@ -46,6 +47,8 @@ def test_a_clip_is_captioned_from_its_frames(trained, tmp_path, capsys):
     assert (tmp_path / f"{clip.stem}.attention.png").is_file()
     frames = model.features([clip])[0]
     assert frames.ndim == 2 and len(frames) > 1  # one feature vector per sampled frame
+    with pytest.raises(UserError, match="image array given to a model that captions clips"):
+        model.caption(np.zeros((32, 32, 3), np.uint8))
 
 
 def test_a_clip_without_frames_is_one_line(trained, tmp_path, capsys):

@@ -129,6 +129,12 @@ def test_truth_from_an_elan_file_with_tier_scores_as_its_csv(setup, tmp_path, ca
     from_csv = capsys.readouterr().out.splitlines()[0]
     assert main([*args, "--truth", str(elan), "--tier", "phase"]) == 0
     assert capsys.readouterr().out.splitlines()[0] == from_csv and "accuracy" in from_csv
+    from seq2seq.api import load
+
+    model = load(offline, "cpu")
+    by_csv, by_elan = (model.label(clips[0].video, truth=clips[0].segments),
+                       model.label(clips[0].video, truth=elan, tier="phase"))  # fmt: skip
+    assert by_elan.scores == by_csv.scores and by_csv.scores["accuracy"] > 0
 
 
 def test_label_refusals_are_one_line_errors(setup, tmp_path, capsys):

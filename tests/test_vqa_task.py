@@ -297,5 +297,6 @@ def test_grey_and_rgba_image_arrays_are_answered_as_their_files(vqa_runs, tmp_pa
             model.answer(pixels, "what shape is it?"),
         )
         assert by_array[0] == by_file[0] and by_array[1] == pytest.approx(by_file[1], abs=1e-4)
+        assert model.plot_attention(pixels, "what shape is it?", tmp_path / f"{name}.attention.png").is_file()
     with pytest.raises(UserError, match=r"shape \(4, 4, 2\)"):
         model.answer(np.zeros((4, 4, 2), np.uint8), "what shape is it?")

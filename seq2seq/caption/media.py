@@ -82,12 +82,13 @@ def cached(paths: Sequence[Path], media: Media, folder: Path, spec: Extraction, 
     return feats, read_extraction(folder) or {}
 
 
-def fresh(paths: Sequence[Path], spec: Extraction, device: str = "auto") -> list[np.ndarray]:
-    """(steps, dim) float32 features of images or clips for inference, nothing written."""
+def fresh(paths: Sequence[Path | np.ndarray], spec: Extraction, device: str = "auto") -> list[np.ndarray]:
+    """(steps, dim) float32 features of images or clips (files, or (H, W, 3) uint8 image arrays)
+    for inference, nothing written."""
     out: list[np.ndarray] = []
     grid = clips = None
     for path in paths:
-        if media_of(path) == "image":
+        if isinstance(path, np.ndarray) or media_of(path) == "image":
             from seq2seq.vision.grid import GridExtractor
 
             grid = grid or GridExtractor(spec, device)

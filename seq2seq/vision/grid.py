@@ -25,7 +25,7 @@ from torch import Tensor, nn
 
 from seq2seq.video import pretrained
 from seq2seq.video.features import BackboneError, Extraction, load_backbone, source_record, spec_for
-from seq2seq.vision.images import picture, read_image
+from seq2seq.vision.images import as_rgb, picture, read_image
 
 
 def grid_spec(backbone: str = pretrained.NAME, weights: str = "DEFAULT", size: int | None = None) -> Extraction:
@@ -83,9 +83,10 @@ class GridExtractor:
             out.append(self.model(x).flatten(2).transpose(1, 2).float().cpu().numpy())
         return np.concatenate(out)
 
-    def image(self, path: str | Path) -> np.ndarray:
-        """The grid features (cells, dim) of one image file."""
-        return self.embed(picture(read_image(path), self.spec)[None])[0]
+    def image(self, image: str | Path | np.ndarray) -> np.ndarray:
+        """The grid features (cells, dim) of one image file or image array (``as_rgb``)."""
+        pixels = as_rgb(image) if isinstance(image, np.ndarray) else read_image(image)
+        return self.embed(picture(pixels, self.spec)[None])[0]
 
 
 def feature_names(images: Sequence[Path]) -> dict[Path, str]:

@@ -36,6 +36,18 @@ def read_image(path: str | Path) -> np.ndarray:
         raise ImageError(f"{path}: not a readable image ({type(e).__name__}: {e}); give a PNG or JPEG file") from None
 
 
+def as_rgb(image: np.ndarray) -> np.ndarray:
+    """An image array as read_image gives a file: (H, W, 3) uint8 RGB from (H, W, 3) RGB,
+    (H, W) grey (repeated) or (H, W, 4) RGBA (alpha dropped), uint8."""
+    from PIL import Image
+
+    grey, colour = image.ndim == 2, image.ndim == 3 and image.shape[2] in (3, 4)
+    if not (grey or colour) or image.dtype != np.uint8 or 0 in image.shape:
+        raise ImageError(f"an image array of shape {image.shape} ({image.dtype}); give (H, W, 3) uint8 RGB "
+                         "(or (H, W) grey, (H, W, 4) RGBA)")  # fmt: skip
+    return image if image.ndim == 3 and image.shape[2] == 3 else np.asarray(Image.fromarray(image).convert("RGB"))
+
+
 def picture(image: np.ndarray, spec) -> np.ndarray:
     """(size, size, 3) uint8: what the backbone of ``spec`` (a ``seq2seq.video.features.Extraction``)
     sees of ``image`` (H, W, 3) uint8 RGB, scaled by the same code as video frames."""
