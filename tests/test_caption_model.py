@@ -11,6 +11,7 @@ import torch
 
 from seq2seq.config import ConfigError, ModelConfig
 from seq2seq.nn import build_model
+from seq2seq.nn.captioner import grid_codes
 from seq2seq.nn.models import READS, Dims
 from seq2seq.search import Ensemble, beam_search, greedy
 
@@ -71,15 +72,15 @@ def where_task(n: int, generator: torch.Generator) -> tuple[torch.Tensor, torch.
     return x, torch.stack([3 + where // 3, 6 + where % 3], dim=1)
 
 
-def train_where(attention: str) -> float:
+def train_where(attention: str, grid: int = 0, steps: int = 150) -> float:
     """Train a small captioner on the marked-cell task; the share of new grids it captions exactly."""
     torch.manual_seed(0)
     g = torch.Generator().manual_seed(0)
     cfg = dataclasses.replace(SMALL, attention=attention, hidden_size=24, embed_dim=8, input_feeding=False)
-    model = build_model(cfg, Dims(output_size=9, input_dim=4))
+    model = build_model(cfg, Dims(output_size=9, input_dim=4, grid=grid))
     opt = torch.optim.Adam(model.parameters(), lr=0.01)
     lengths = torch.full((64,), 9)
-    for _ in range(150):
+    for _ in range(steps):
         x, y = where_task(64, g)
         tgt_in = torch.cat([torch.full((64, 1), 1), y], dim=1)
         tgt_out = torch.cat([y, torch.full((64, 1), 2)], dim=1)
@@ -97,6 +98,25 @@ def test_attention_learns_where_and_the_pooled_vector_cannot():
     attended, pooled = train_where("bahdanau"), train_where("none")
     assert attended >= 0.95, attended
     assert pooled <= 0.5, pooled
+
+
+def test_a_grid_codes_rows_and_columns_apart():
+    """Cells of one row share the first half of their codes, cells of one column the second; every
+    cell's code is its own; a captioner of 3 x 3 grids refuses another number of cells."""
+    codes = grid_codes(3, 10, torch.device("cpu")).view(3, 3, 10)
+    assert torch.equal(codes[:, :1, :5].expand(3, 3, 5), codes[:, :, :5])  # the row's code
+    assert torch.equal(codes[:1, :, 5:].expand(3, 3, 5), codes[:, :, 5:])  # the column's code
+    assert len({tuple(c.tolist()) for c in codes.view(9, 10)}) == 9
+    model = build_model(SMALL, Dims(output_size=9, input_dim=5, grid=3))
+    with pytest.raises(ValueError, match="8 cells given to a captioner of 3 x 3 grids"):
+        model.start(torch.zeros(1, 8, 5), torch.tensor([8]))
+
+
+def test_the_grid_code_learns_where_sooner_than_the_index_code():
+    """With rows and columns coded apart the marked-cell task is learnt in fewer steps than with
+    the row-major index's code (where the column is the index modulo 3)."""
+    by_grid, by_index = train_where("bahdanau", grid=3, steps=60), train_where("bahdanau", steps=60)
+    assert by_grid >= 0.95 and by_grid > by_index, (by_grid, by_index)
 
 
 def test_captioner_keys_and_inputs():

@@ -218,7 +218,10 @@ class CaptionTask(Task):
             self.mean, self.std = torch.zeros(dim), torch.ones(dim)
         print(f"caption: {len(feats)} training {self.media}s, {len(self.pairs)} captions, {len(self.vocab)} words, "
               f"{feats[0].shape[0]} steps of {dim} features", file=sys.stderr)  # fmt: skip
-        self.dims = Dims(input_dim=dim, output_size=len(self.vocab), pad_id=PAD, bos_id=BOS, eos_id=EOS)
+        # an image's cells are a square feature map: the captioner codes their rows and columns
+        side = math.isqrt(feats[0].shape[0])
+        grid = side if self.media == "image" and side * side == feats[0].shape[0] else 0
+        self.dims = Dims(input_dim=dim, output_size=len(self.vocab), pad_id=PAD, bos_id=BOS, eos_id=EOS, grid=grid)
         return self.dims
 
     def dataset(self) -> list[tuple[int, list[int]]]:
@@ -258,7 +261,7 @@ class CaptionTask(Task):
     @torch.no_grad()
     def caption(self, model: nn.Module, feats: Sequence[np.ndarray], search) -> list[list[tuple[str, float]]]:
         """The ``search.nbest`` best captions (text, score) of each (steps, dim) feature array,
-        by the core's beam search (an ``Ensemble`` of models too)."""
+        by the core's beam search (an ``Ensemble`` of models too); a caption has one word at least."""
         from seq2seq.search import beam_search
 
         device = next(model.parameters()).device
@@ -267,10 +270,11 @@ class CaptionTask(Task):
             x, lengths = self.inputs(feats[start : start + 64])
             state = model.start(x.to(device), lengths)
             first = torch.full((len(x),), BOS, dtype=torch.long, device=device)
+            # min_length 1 at least: no reference is empty, and a blank caption says nothing
             hyps = beam_search(
                 model, state, first, self.max_len + search.max_len_offset, EOS, beam_size=search.beam_size,
                 alpha=search.length_penalty, nbest=search.nbest, pad_id=PAD, blocked=(BOS,),
-                min_length=search.min_length, block_ngram_repeat=search.block_ngram_repeat,
+                min_length=max(1, search.min_length), block_ngram_repeat=search.block_ngram_repeat,
             )  # fmt: skip
             out += [[(self.vocab.decode(h.tokens), h.score) for h in row] for row in hyps]
         return out

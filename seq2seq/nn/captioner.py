@@ -3,10 +3,14 @@
 For an item with feature vectors v_1..v_S (cells in row-major order, or frames in time order):
 
     m_s = W_v v_s + p_s                          (the memory: projected features and the
-                                                  sinusoidal code p_s of the step's index, so a
+                                                  sinusoidal code p_s of where the step is, so a
                                                   cell attended to also says where it is)
     m̄   = mean of m_s over the real steps
     s_0 = tanh(W_h m̄)   (and c_0 = tanh(W_c m̄) for an LSTM), one slice per decoder layer
+
+For a clip p_s codes the frame's index s. For an image's grid it codes the cell's row in the
+first half of the channels and its column in the second, so "left" and "right" read from one
+half whatever the row (a code of the row-major index alone mixes them: cell 4r + c).
 
 then the core's decoder (``seq2seq.nn.decoder``) writes the sentence from s_0, word by word until
 EOS. ``model.attention`` chooses what it sees after the first state:
@@ -46,6 +50,15 @@ def step_codes(steps: int, size: int, device: torch.device) -> Tensor:
     return codes
 
 
+def grid_codes(side: int, size: int, device: torch.device) -> Tensor:
+    """(side * side, size) codes of a square grid's cells in row-major order: the step code of
+    the cell's row in the first size // 2 channels, of its column in the rest."""
+    half = size // 2
+    rows = step_codes(side, half, device)[:, None, :].expand(side, side, half)
+    cols = step_codes(side, size - half, device)[None, :, :].expand(side, side, size - half)
+    return torch.cat([rows, cols], dim=-1).reshape(side * side, size)
+
+
 class Captioner(nn.Module):
     """Projected features as the memory, their mean as the decoder's first state, the core's
     (attentional) decoder. ``model.layers`` counts the decoder's layers."""
@@ -62,14 +75,20 @@ class Captioner(nn.Module):
         self.decoder = decoder_for(cfg, dims, cfg.layers, H, reference)
         n_states = 2 if cfg.cell == "lstm" else 1  # (h, c) for an LSTM
         self.init = nn.ModuleList(nn.Linear(H, cfg.layers * H) for _ in range(n_states))
-        self.layers, self.hidden_size = cfg.layers, H
+        self.layers, self.hidden_size, self.grid = cfg.layers, H, dims.grid
         self.bos_id, self.eos_id, self.pad_id = dims.bos_id, dims.eos_id, dims.pad_id
 
     def memory(self, feats: Tensor, lengths: Tensor) -> tuple[Tensor, Tensor]:
         """feats: (batch, steps, input_dim); lengths: (batch,) -> memory (batch, steps, hidden),
         zero at padded steps, and the mask (batch, steps), True at real steps."""
         mask = time_mask(lengths, feats.size(1), feats.device)
-        m = self.project(feats) + step_codes(feats.size(1), self.hidden_size, feats.device).to(feats.dtype)
+        if self.grid:
+            if feats.size(1) != self.grid * self.grid:
+                raise ValueError(f"{feats.size(1)} cells given to a captioner of {self.grid} x {self.grid} grids")
+            codes = grid_codes(self.grid, self.hidden_size, feats.device)
+        else:
+            codes = step_codes(feats.size(1), self.hidden_size, feats.device)
+        m = self.project(feats) + codes.to(feats.dtype)
         return self.feature_dropout(m) * mask[..., None].to(m.dtype), mask
 
     def first_state(self, memory: Tensor, mask: Tensor) -> State:

@@ -54,7 +54,9 @@ class Dims:
     Token inputs have ``input_vocab`` > 0, feature inputs ``input_dim`` > 0 (exactly one of them);
     ``output_size`` counts classes, target vocabulary or keys; ``output`` is ``softmax`` over them
     or independent ``sigmoid`` outputs (multi-hot frames such as piano-roll keys); ``image_dim`` > 0
-    is the size of a second input's feature vectors (VQA: an image grid's cells)."""
+    is the size of a second input's feature vectors (VQA: an image grid's cells); ``grid`` > 0
+    says the input vectors are the cells of a ``grid`` x ``grid`` feature map, row-major (image
+    captions), 0 that they are a sequence."""
 
     output_size: int
     input_vocab: int = 0
@@ -64,6 +66,7 @@ class Dims:
     bos_id: int = 1
     eos_id: int = 2
     image_dim: int = 0
+    grid: int = 0
 
     def __post_init__(self) -> None:
         if (self.input_vocab > 0) == (self.input_dim > 0):
