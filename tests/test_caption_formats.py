@@ -138,6 +138,11 @@ def test_plain_tsv_and_csv_of_media_and_caption(tmp_path):
     assert read_captions(csv, media_root=tmp_path / "img", split="test") == [
         CaptionItem(tmp_path / "img/x.png", ("a red, square",), "test")
     ]
+    # a spreadsheet's cell with a line break: one caption, its words kept apart
+    csv.write_text('caption,file\n"a red\nsquare",x.png\n')
+    assert read_captions(csv, media_root=tmp_path / "img", split="test") == [
+        CaptionItem(tmp_path / "img/x.png", ("a red square",), "test")
+    ]
 
 
 def test_jsonl(tmp_path):

@@ -43,7 +43,6 @@ the file and the entry (``images[3]``, ``annotations[12]``, or the line).
 
 from __future__ import annotations
 
-import csv
 import gzip
 import json
 import re
@@ -51,7 +50,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from seq2seq.errors import DataError, relative_to_here
-from seq2seq.translation.text import read_lines
+from seq2seq.translation.text import csv_records, read_lines
 
 FORMATS = ("auto", "coco", "karpathy", "msrvtt", "csv", "tsv", "jsonl")
 JSON_FORMATS = ("coco", "karpathy", "msrvtt")
@@ -314,14 +313,10 @@ def _column(name: str) -> str | None:
 
 def _table(path: Path, root: Path, fmt: str) -> list[_Ref]:
     """Rows of a CSV (header required) or TSV (header optional) file."""
-    reader = csv.reader(_lines(path), delimiter="," if fmt == "csv" else "\t", quoting=csv.QUOTE_MINIMAL)
-    rows = []
     try:
-        for cells in reader:
-            if any(c.strip() for c in cells):
-                rows.append((reader.line_num, cells))
-    except csv.Error as e:
-        raise CaptionFileError(f"{path}:{reader.line_num}: {e}") from None
+        rows = csv_records(path, "," if fmt == "csv" else "\t", strict=False)
+    except DataError as e:
+        raise CaptionFileError(str(e)) from None
     if not rows:
         raise CaptionFileError(f"{path}: empty file")
     header = [_column(c) for c in rows[0][1]]

@@ -7,6 +7,7 @@ aligned here. Every problem is reported with the file and the 1-based line numbe
 
 from __future__ import annotations
 
+import csv
 import gzip
 from collections.abc import Iterator
 from pathlib import Path
@@ -59,6 +60,22 @@ def iter_lines(path: str | Path) -> Iterator[str]:
     path = Path(path)
     with _open_binary(path) as f:
         yield from iter_binary_lines(f, str(path))
+
+
+def csv_records(path: str | Path, delimiter: str = ",", strict: bool = True) -> list[tuple[int, list[str]]]:
+    """(first line number, cells) of each non-blank record of a CSV (or TSV) file. A quoted cell
+    may hold line breaks, as spreadsheets write them, so a record can span lines; ``strict``: a
+    stray quote (an unclosed one, text after a closing one) is an error naming its line."""
+    reader = csv.reader((line + "\n" for line in iter_lines(path)), delimiter=delimiter, strict=strict)
+    records, start = [], 1
+    try:
+        for cells in reader:
+            if any(c.strip() for c in cells):
+                records.append((start, cells))
+            start = reader.line_num + 1
+    except csv.Error as e:
+        raise TextError(f'{path}:{start}: not valid CSV ({e}); close every quoted field with a "') from None
+    return records
 
 
 def read_lines(path: str | Path) -> list[str]:

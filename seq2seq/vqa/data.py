@@ -18,14 +18,13 @@ empty question, an image that does not exist. For questions to answer (``seq2seq
 
 from __future__ import annotations
 
-import csv
 import json
 import re
 from dataclasses import dataclass
 from pathlib import Path
 
 from seq2seq.errors import DataError, relative_to_here
-from seq2seq.translation.text import read_lines
+from seq2seq.translation.text import csv_records, read_lines
 
 FORMATS = (
     'a .jsonl file of {"image", "question", "answer"[, "type"]} objects, a .csv file with a header naming image, '
@@ -61,6 +60,8 @@ def file_format(path: Path) -> str:
 
 def _rows(path: Path, fmt: str) -> list[tuple[int, dict[str, str]]]:
     """(line number, {column: text}) of each non-blank line."""
+    if fmt == "csv":
+        return _named(path, fmt, _csv_records(path))
     lines = [(n, line) for n, line in enumerate(read_lines(path), 1) if line.strip()]
     if fmt == "jsonl":
         rows = []
@@ -73,7 +74,11 @@ def _rows(path: Path, fmt: str) -> list[tuple[int, dict[str, str]]]:
                 raise VqaDataError(f'{path}:{n}: expected an object {{"image": ..., "question": ...}}')
             rows.append((n, {k: "" if v is None else str(v) for k, v in raw.items()}))
         return rows
-    split = _csv_records(path) if fmt == "csv" else [(n, line.split("\t")) for n, line in lines]
+    return _named(path, fmt, [(n, line.split("\t")) for n, line in lines])
+
+
+def _named(path: Path, fmt: str, split: list[tuple[int, list[str]]]) -> list[tuple[int, dict[str, str]]]:
+    """The rows as {column: text}, by the header when there is one."""
     if not split:
         return []
     header = [c.strip().lower() for c in split[0][1]]
@@ -88,18 +93,10 @@ def _rows(path: Path, fmt: str) -> list[tuple[int, dict[str, str]]]:
 
 
 def _csv_records(path: Path) -> list[tuple[int, list[str]]]:
-    """(first line number, cells) of each non-blank CSV record; a quoted field may hold line
-    breaks (as spreadsheets write them), so a record can span lines."""
-    reader = csv.reader((line + "\n" for line in read_lines(path)), strict=True)
-    records, start = [], 1
     try:
-        for cells in reader:
-            if any(c.strip() for c in cells):
-                records.append((start, cells))
-            start = reader.line_num + 1
-    except csv.Error as e:
-        raise VqaDataError(f'{path}:{start}: not valid CSV ({e}); close every quoted field with a "') from None
-    return records
+        return csv_records(path)
+    except DataError as e:
+        raise VqaDataError(str(e)) from None
 
 
 def words(question: str) -> list[str]:
