@@ -4,11 +4,13 @@ randomly initialised backbone and with the packaged pretrained one.
 
     OMP_NUM_THREADS=1 taskset -c 0 .venv/bin/python -m benchmarks.video_families --out runs/families
 
-Per family it generates --train training, --valid validation and --test test clips (64x64, seeds
-disjoint from the demo's); each backbone's features of all of them go into one layout with a bundle
-per family and split. Each model is chosen on validation clips of its own family (a user has no
-clips of the other look) and scored once on both families' test clips. Prints a table and writes
-``OUT/families.json``.
+Per family it generates --train training (--train-textured for ``textured``), --valid validation
+and --test test clips (64x64, seeds disjoint from the demo's); each backbone's features of all of
+them go into one layout with a bundle per family and split. It trains a model on each family and
+one on both (what a user does who labels clips of each look), each chosen on validation clips of
+the families it was trained on (a user has no clips of the other look), and scores each once on
+both families' test clips. ``--set data.centre=true`` and the like go to every model. Prints a
+table and writes ``OUT/families.json``.
 """
 
 from __future__ import annotations
@@ -39,6 +41,7 @@ def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--out", type=Path, default=Path("runs/families"))
     p.add_argument("--train", type=int, default=150)
+    p.add_argument("--train-textured", type=int, default=None, help="training clips of `textured` (default --train)")
     p.add_argument("--valid", type=int, default=16)
     p.add_argument("--test", type=int, default=24)
     p.add_argument("--only", choices=list(BACKBONES), nargs="+", default=list(BACKBONES))
@@ -49,7 +52,8 @@ def main() -> None:
     clips: dict[tuple[str, str], list] = {}
     started = time.perf_counter()
     for family in FAMILIES:
-        for k, (split, count) in enumerate((("train", args.train), ("valid", args.valid), ("test", args.test))):
+        train = args.train_textured if family == "textured" and args.train_textured is not None else args.train
+        for k, (split, count) in enumerate((("train", train), ("valid", args.valid), ("test", args.test))):
             folder = args.out / "clips" / family / split
             clips[family, split] = write_clips(folder, count, seed=SEEDS[family] + 10_000 * k, prefix=family,
                                                size=64, family=family)  # fmt: skip
@@ -67,10 +71,13 @@ def main() -> None:
             if report.failed:
                 raise SystemExit(f"extraction failed: {report.failed}")
             frames += report.frames
+        for split in ("train", "valid"):  # both families, flat's clips first
+            both = "".join((data / "splits" / f"{family}_{split}.bundle").read_text() for family in FAMILIES)
+            (data / "splits" / f"both_{split}.bundle").write_text(both, encoding="utf-8")
         took = time.perf_counter() - started
         timing[f"features {shown}"] = took
         print(f"{shown}: {frames} frames of features in {took:.0f} s ({frames / max(took, 1e-9):.0f} frames/s)")
-        for family in FAMILIES:
+        for family in (*FAMILIES, "both"):
             run = args.out / backbone / f"train_{family}"
             overrides = [f"data.root={data}", f"data.train={family}_train", f"data.valid={family}_valid",
                          f"train.out_dir={run}", "train.device=cpu", "train.progress=false", *args.set]  # fmt: skip

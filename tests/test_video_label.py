@@ -36,7 +36,8 @@ def train_small(clips: list, root: Path, causal: bool) -> Path:
     cfg = load_config(
         "video/demo",
         [f"data.root={data}", f"train.out_dir={run}", "train.device=cpu", "train.progress=false", "train.epochs=2",
-         "model.hidden_size=16", "model.embed_dim=16", f"model.bidirectional={not causal}"],
+         "model.hidden_size=16", "model.embed_dim=16", f"model.bidirectional={not causal}",
+         f"data.centre={not causal}"],
     )  # fmt: skip
     Trainer.from_config(cfg).fit()
     return run / "best.pt"

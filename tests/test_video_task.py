@@ -12,7 +12,7 @@ import torch
 from seq2seq.cli import main
 from seq2seq.registry import load_config
 from seq2seq.video.layout import LayoutError, read_mapping, write_mapping
-from seq2seq.video.task import VideoTask, smoothing_loss
+from seq2seq.video.task import VideoTask, smoothing_loss, stretch
 
 REPO = Path(__file__).resolve().parents[1]
 LABELS = ["background", "a", "b", "c"]
@@ -63,6 +63,40 @@ def test_smoothing_loss_by_hand():
     assert smoothing_loss(big, torch.tensor([[True, False]]), tau=1.0) == 0.0
 
 
+def test_time_stretch_replays_a_clip_slower_or_faster_with_its_labels(tmp_path, monkeypatch):
+    torch.manual_seed(0)
+    speeds = []
+    for _ in range(300):
+        picks = stretch(40, 0.5)
+        assert picks[0] == 0 and np.all(np.diff(picks) >= 0) and np.all(np.diff(picks) <= 2)  # in order
+        speed = 40 / len(picks)
+        assert picks[-1] >= 39 - speed  # played to its end
+        speeds.append(speed)
+    assert 1 / 1.5 - 0.02 <= min(speeds) < 0.75 and 1.35 < max(speeds) <= 1.5 + 0.05
+    # by hand: rand 0 with s = 1 is half speed (each frame twice), rand 1 double speed
+    monkeypatch.setattr(torch, "rand", lambda *a: torch.tensor(0.0))
+    assert stretch(4, 1.0).tolist() == [0, 0, 1, 1, 2, 2, 3, 3]
+    monkeypatch.setattr(torch, "rand", lambda *a: torch.tensor(1.0))
+    assert stretch(8, 1.0).tolist() == [1, 3, 5, 7] and stretch(1, 1.0).tolist() == [0]
+    monkeypatch.undo()
+
+    root = make_layout(tmp_path / "data", videos=8)
+    task = VideoTask(config(root, tmp_path / "run", "data.feature_noise=0", "data.time_stretch=1.0"))
+    task.prepare()
+    torch.manual_seed(3)
+    batch = task.collate(task.items[:4])
+    lengths = batch["lengths"].tolist()
+    assert lengths != [e - s for _, s, e in task.items[:4]]  # replayed at other speeds
+    for k, (i, s, e) in enumerate(task.items[:4]):  # each frame keeps its own label
+        raw = task.train_videos[i]
+        x, y = batch["x"][k, : lengths[k]], batch["y"][k, : lengths[k]]
+        nearest = torch.cdist(x, task.normalise(torch.from_numpy(raw.features[s:e]))).argmin(1)
+        assert torch.allclose(x, task.normalise(torch.from_numpy(raw.features[s:e]))[nearest])
+        assert torch.equal(y, torch.from_numpy(raw.labels[s:e])[nearest])
+    torch.manual_seed(3)  # a resumed run restores torch's generator: the same speeds
+    assert task.collate(task.items[:4])["lengths"].tolist() == lengths
+
+
 def test_bad_layouts_name_the_file_and_the_fix(tmp_path):
     root = make_layout(tmp_path / "data", videos=4)
     task = VideoTask(config(root, tmp_path / "run"))
@@ -109,7 +143,7 @@ def test_tagger_learns_segments_beyond_frame_noise_and_evaluate_prints_them(tmp_
     # set here, independent of the demo recipe's tuning
     fixed = ["train.epochs=40", "train.batch_size=4", "train.scheduler=constant", "train.metric=f1@50"]
     fixed += ["model.hidden_size=32", "model.embed_dim=16", "model.dropout=0.1", "model.embed_dropout=0"]
-    cfg = config(root, tmp_path / "run", "data.feature_noise=0", *fixed)
+    cfg = config(root, tmp_path / "run", "data.feature_noise=0", "data.centre=false", *fixed)
     summary = Trainer.from_config(cfg).fit()
     best = json.loads((tmp_path / "run" / "valid_scores.json").read_text())["overall"]
     assert summary["best"] >= 85 and best["accuracy"] >= 90 and best["edit"] >= 80
@@ -136,12 +170,56 @@ def test_tagger_learns_segments_beyond_frame_noise_and_evaluate_prints_them(tmp_
     assert folds["pooled"]["accuracy"] == pytest.approx(best["accuracy"])
 
 
+def test_centred_features_ignore_what_stays_the_same_through_a_clip(tmp_path, capsys):
+    """data.centre: each clip's features minus the clip's mean. Every clip here gets its own
+    constant offset (another background, another camera), as large as the class signal: the
+    centred tagger still learns the segments, and its labels of a clip do not change when the
+    clip's offset does, whether scored from the layout or labelled from a .npy file."""
+    from seq2seq.inference import load_model
+    from seq2seq.trainer import Trainer
+
+    root = make_layout(tmp_path / "data", videos=16, seed=1)
+    rng = np.random.default_rng(5)
+    for path in sorted((root / "features").glob("*.npy")):
+        x = np.load(path)  # (dim, time)
+        np.save(path, x + rng.normal(0, 1.0, (x.shape[0], 1)).astype(np.float32))
+    fixed = ["train.epochs=12", "train.batch_size=4", "train.scheduler=constant", "train.lr=0.01"]
+    fixed += ["model.hidden_size=32", "model.embed_dim=16", "model.dropout=0.1", "model.embed_dropout=0"]
+    Trainer.from_config(config(root, tmp_path / "run", "data.centre=true", "data.feature_noise=0", *fixed)).fit()
+    best = json.loads((tmp_path / "run" / "valid_scores.json").read_text())["overall"]
+    assert best["accuracy"] >= 75, best  # 81.3; the same run without data.centre: 68.7
+    loaded = load_model(tmp_path / "run" / "best.pt", "cpu", task="video")
+    task, model = loaded.task, loaded.model
+    videos = task.videos("valid")
+    assert all(np.abs(v.features.mean(0)).max() < 1e-5 for v in videos)  # centred when read
+    raw = [np.load(root / "features" / f"{v.name}.npy").T for v in videos]
+    moved = [f + rng.normal(0, 3.0, (1, f.shape[1])).astype(np.float32) for f in raw]
+    for a, b, v in zip(task.predict(model, raw), task.predict(model, moved), videos, strict=True):
+        assert torch.allclose(a, b, atol=1e-4) and torch.equal(
+            a.argmax(-1), task.predict(model, [v.features])[0].argmax(-1)
+        )
+    np.save(tmp_path / "moved.npy", moved[0].T)
+    for name, path in (("raw", root / "features" / f"{videos[0].name}.npy"), ("moved", tmp_path / "moved.npy")):
+        assert (
+            main(
+                ["label", "--features", str(path), "-m", str(tmp_path / "run" / "best.pt"), "-o", str(tmp_path / name)]
+            )
+            == 0
+        )
+    capsys.readouterr()
+    written = [sorted((tmp_path / name).glob("*.labels.csv")) for name in ("raw", "moved")]
+    assert [p.read_text().splitlines()[1:] for p in written[0]] == [p.read_text().splitlines()[1:] for p in written[1]]
+
+
 def test_causal_tagger_trains_in_tbptt_chunks_and_bidirectional_refuses(tmp_path):
     from seq2seq.config import ConfigError
     from seq2seq.trainer import Trainer
 
     root = make_layout(tmp_path / "data", videos=8)
-    cfg = config(root, tmp_path / "run", "model.bidirectional=false", "train.tbptt=10", "train.epochs=1")
+    with pytest.raises(ConfigError, match="data.centre needs each whole clip"):
+        config(root, tmp_path / "run", "model.bidirectional=false", "data.centre=true")
+    cfg = config(root, tmp_path / "run", "model.bidirectional=false", "data.centre=false", "train.tbptt=10",
+                 "train.epochs=1")  # fmt: skip
     trainer = Trainer.from_config(cfg)
     task = trainer.task
     # one optimizer step per 10-frame chunk of each batch's longest video

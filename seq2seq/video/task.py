@@ -12,6 +12,7 @@ core's truncated BPTT (``train.tbptt``). Validation reports the segmentation met
 from __future__ import annotations
 
 import json
+import math
 import os
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -38,6 +39,8 @@ class VideoData(Section):
     valid: str = key("valid", "split bundle scored during training and by `seq2seq evaluate`")
     split: int = key(1, "cross-validation fold substituted into `{split}`", min=1)
     background: tuple[str, ...] = key(("background",), "labels left out of the segment metrics")
+    centre: bool = key(False, "subtract each clip's own mean feature first: removes what stays the same through "
+                       "a clip (background, lighting, camera); not with a causal tagger")  # fmt: skip
     normalize: bool = key(True, "standardise features with the training videos' mean and std (kept in the checkpoint)")
     chunk: int = key(0, "> 0: train on half-overlapping windows of this many frames instead of whole videos", min=0)
     sample_rate: int = key(1, "keep every n-th frame (features and labels alike)", min=1)
@@ -47,6 +50,18 @@ class VideoData(Section):
     smooth_weight: float = key(0.15, "lambda of the smoothing loss (MS-TCN: 0.15); 0 turns it off", min=0)
     smooth_tau: float = key(4.0, "truncation of the log-probability differences (MS-TCN: 4)", gt=0)
     feature_noise: float = key(0.0, "std of Gaussian noise added to the normalised training features", min=0)
+    time_stretch: float = key(0.0, "s > 0: each training clip is replayed at a random speed in [1/(1+s), 1+s] "
+                              "(frames repeated or skipped, labels alike)", min=0, max=3)  # fmt: skip
+
+
+def stretch(length: int, s: float) -> np.ndarray:
+    """Frame indices that replay ``length`` frames at a random speed r, log-uniform in
+    [1/(1+s), 1+s]: round(length / r) frames, frame j showing input frame floor((j + 1/2) r), so
+    r < 1 repeats frames (a slower take of the same actions) and r > 1 skips them. Drawn from
+    torch's generator, so a seeded run, and a resumed one, replays the same speeds."""
+    r = math.exp((2 * float(torch.rand(())) - 1) * math.log1p(s))
+    n = max(1, round(length / r))
+    return np.minimum(((np.arange(n) + 0.5) * r).astype(np.int64), length - 1)
 
 
 def bundle_name(template: str, split: int) -> str:
@@ -63,9 +78,17 @@ def load_split(root: Path, bundle: str, index: dict[str, int], d: VideoData, dim
         raise LayoutError(f"{path}: lists no videos")
     videos = []
     for name in names:
-        videos.append(read_video(root, name, index, dim, d.length_tolerance, d.sample_rate))
+        video = read_video(root, name, index, dim, d.length_tolerance, d.sample_rate)
+        if d.centre:
+            video.features = centred(video.features)
+        videos.append(video)
         dim = videos[0].features.shape[1]
     return videos
+
+
+def centred(feats: np.ndarray) -> np.ndarray:
+    """(time, dim) features of one whole clip minus their mean over its frames (data.centre)."""
+    return feats - feats.mean(0, keepdims=True)
 
 
 class VideoTask(Task):
@@ -98,6 +121,11 @@ class VideoTask(Task):
     def check(cls, cfg: Config) -> None:
         if cfg.train.tbptt > 0 and cfg.model.bidirectional:
             raise ConfigError("train.tbptt needs a causal tagger (model.bidirectional = false); use data.chunk")
+        if cfg.data.centre and not cfg.model.bidirectional:
+            raise ConfigError(
+                "data.centre needs each whole clip before its first label, which a causal tagger "
+                "(model.bidirectional = false, for --stream) does not wait for: set data.centre = false"
+            )
 
     def prepare(self, restored: dict[str, Any] | None = None) -> Dims:
         d = self.cfg.data
@@ -184,7 +212,12 @@ class VideoTask(Task):
 
     def collate(self, items: list[tuple[int, int, int]]) -> Batch:
         videos = [(self.train_videos[i], s, e) for i, s, e in items]
-        batch = self.pad([v.features[s:e] for v, s, e in videos], [v.labels[s:e] for v, s, e in videos])
+        feats, labels = [v.features[s:e] for v, s, e in videos], [v.labels[s:e] for v, s, e in videos]
+        if self.cfg.data.time_stretch > 0:
+            picks = [stretch(len(y), self.cfg.data.time_stretch) for y in labels]
+            feats = [f[i] for f, i in zip(feats, picks, strict=True)]
+            labels = [y[i] for y, i in zip(labels, picks, strict=True)]
+        batch = self.pad(feats, labels)
         if self.cfg.data.feature_noise > 0:
             batch["x"] = batch["x"] + self.cfg.data.feature_noise * torch.randn_like(batch["x"])
         return batch
@@ -216,8 +249,11 @@ class VideoTask(Task):
     # -- evaluation --------------------------------------------------------------------------
     @torch.no_grad()
     def predict(self, model: nn.Module, feats: list[np.ndarray]) -> list[Tensor]:
-        """Class probabilities (time, classes) of each video's raw features (time, dim)."""
+        """Class probabilities (time, classes) of each video's raw features (time, dim), each a
+        whole clip."""
         device = next(model.parameters()).device
+        if self.cfg.data.centre:  # a layout's videos are centred when read: centring is idempotent
+            feats = [centred(np.asarray(f, dtype=np.float32)) for f in feats]
         out = []
         for start in range(0, len(feats), 8):
             batch = self.pad(feats[start : start + 8])
